@@ -1,0 +1,37 @@
+# The two set-up commands are `make deploy` and `make test`: each (re)creates the local
+# virtual environment when it is missing or older than pyproject.toml, then runs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.yolopress-installed
+CONFIG ?= configs/default.yaml
+
+# Never reach for the network at run time (weights, fonts, datasets, telemetry).
+export YOLO_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup deploy test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python && $(BIN)/python -c "import sys" 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[openvino,dev]"
+	@touch $@
+
+setup: $(STAMP)
+
+deploy: $(STAMP)
+	$(BIN)/yolopress deploy $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check yolopress tests benchmarks
+	$(BIN)/ruff format --check yolopress tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format yolopress tests benchmarks
+	$(BIN)/ruff check --fix yolopress tests benchmarks
+
+clean:
+	rm -rf runs .pytest_cache .ruff_cache

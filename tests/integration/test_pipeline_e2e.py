@@ -1,0 +1,85 @@
+"""The whole tiny pipeline (data, teacher, native, export, bench, report) on a 2-core CPU."""
+
+import json
+
+from yolopress.config import load_config
+from yolopress.pipeline import Pipeline
+
+
+def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
+    _, runs, records = tiny_run
+    assert list(records) == ["data", "teacher", "native", "export", "bench", "report"]
+    for name, rec in records.items():
+        meta = json.loads((runs / "tiny" / name / "stage.json").read_text())
+        assert meta["output_hash"] == rec.output_hash and meta["wall_time_s"] >= 0
+        for rel in rec.outputs.values():
+            assert (rec.dir / rel).exists(), (name, rel)
+    # Ultralytics' training folder stays inside the stage folder
+    assert (runs / "tiny" / "native" / "train" / "results.csv").is_file()
+    assert not (runs / "detect").exists()
+
+
+def test_checkpoints_are_plain_ultralytics(tiny_run):
+    from yolopress._ultralytics import YOLO
+
+    _, _, records = tiny_run
+    model = YOLO(str(records["native"].path("model")))
+    assert model.task == "detect" and len(model.names) == 8
+
+
+def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
+    _, _, records = tiny_run
+    report = json.loads(records["report"].path("report_json").read_text())
+    assert report["schema_version"] == 1 and report["split"] == "test"
+    rows = report["devices"][0]["rows"]
+    assert {(r["model"], r["runtime"]) for r in rows} == {
+        (m, rt) for m in ("teacher", "native") for rt in ("torch", "onnxruntime", "openvino")
+    }
+    for r in rows:
+        assert 0.0 <= r["map50_95"] <= r["map50"] + 1e-9 <= 1.0 + 1e-9
+        lat = r["latency_ms"]
+        assert 0 < lat["p50_ms"] <= lat["p90_ms"] <= lat["p99_ms"] and r["size_mb"] > 0 and r["params"] > 0
+    native = next(r for r in rows if r["model"] == "native" and r["runtime"] == "onnxruntime")
+    assert "vs_teacher" in native and native["vs_teacher"]["latency_ratio"] > 0
+    md = records["report"].path("report_md").read_text()
+    assert "| native/onnx | onnxruntime | fp32 |" in md and "| teacher/openvino | openvino |" in md
+
+
+def test_fp32_runtimes_agree(tiny_run):
+    """The same weights through torch, ONNX Runtime and OpenVINO give the same raw outputs."""
+    import numpy as np
+
+    from yolopress.runtime import load_runner
+
+    _, _, records = tiny_run
+    x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
+    ref = load_runner(records["native"].path("model"), "torch", 64).infer(x)
+    for rt, key in (("onnxruntime", "native.onnx"), ("openvino", "native.openvino")):
+        out = load_runner(records["export"].path(key), rt, 64).infer(x)
+        assert out.shape == ref.shape
+        np.testing.assert_allclose(out, ref, atol=2e-3 * max(1.0, float(np.abs(ref).max())))
+
+
+def test_rerun_skips_everything_and_force_reruns_one(tiny_run, monkeypatch):
+    cfg_path, runs, records = tiny_run
+    calls = []
+    import yolopress.pipeline as pl
+
+    original = pl.Stage.run
+    monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
+    again = Pipeline(load_config(cfg_path), runs_dir=runs).run()
+    assert calls == [] and again["report"].output_hash == records["report"].output_hash
+    Pipeline(load_config(cfg_path), runs_dir=runs).run(force=("report",))
+    assert calls == ["report"]
+
+
+def test_teacher_is_reused_from_cache_in_a_new_run(tiny_run, tmp_path, monkeypatch):
+    cfg_path, _, records = tiny_run
+    calls = []
+    import yolopress.pipeline as pl
+
+    original = pl.Stage.run
+    monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
+    recs = Pipeline(load_config(cfg_path, ["export=null", "bench=null", "report=null"]), runs_dir=tmp_path).run()
+    assert "teacher" not in calls and "native" in calls
+    assert recs["teacher"].output_hash == records["teacher"].output_hash

@@ -1,0 +1,109 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from yolopress.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _write(tmp_path, text: str) -> Path:
+    p = tmp_path / "cfg.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_default_config_loads():
+    cfg = load_config(ROOT / "configs" / "default.yaml")
+    assert cfg.data.synth is not None and cfg.student.model == "yolo11n.yaml"
+    assert cfg.teacher.epochs >= 1 and cfg.native == {}
+
+
+def test_unknown_key_names_key_and_allowed(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\nteacher: {epoch: 3}\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    msg = str(e.value)
+    assert "teacher.epoch" in msg and "did you mean 'epochs'" in msg and "allowed:" in msg and str(p) in msg
+
+
+def test_wrong_type_names_key(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\nstudent: {epochs: many}\n")
+    with pytest.raises(ConfigError, match=r"student\.epochs: .*integer.*'many'"):
+        load_config(p)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_missing_data_yaml_resolves_relative_to_config(tmp_path):
+    p = _write(tmp_path, "data: {yaml: sub/data.yaml}\n")
+    with pytest.raises(ConfigError, match=f"data.yaml: file not found: {tmp_path / 'sub' / 'data.yaml'}"):
+        load_config(p)
+
+
+def test_missing_teacher_weights(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\nteacher: {weights: big.pt}\n")
+    with pytest.raises(ConfigError, match=r"teacher\.weights: .*file not found: .*big\.pt"):
+        load_config(p)
+
+
+def test_paths_resolve_against_config_folder(tmp_path):
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "data.yaml").write_text("names: [a]\n")
+    cfg = load_config(_write(tmp_path, "data: {yaml: d/data.yaml}\n"))
+    assert cfg.data.yaml == (tmp_path / "d" / "data.yaml").resolve()
+
+
+def test_overrides_are_typed_and_nested(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\n")
+    cfg = load_config(p, ["student.epochs=7", "bench.runtimes=[onnxruntime]", "export=null", "imgsz=96"])
+    assert cfg.student.epochs == 7 and cfg.bench.runtimes == ["onnxruntime"] and cfg.export is None and cfg.imgsz == 96
+
+
+def test_bad_override_key_and_form(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\n")
+    with pytest.raises(ConfigError, match=r"studnet: unknown key \(did you mean 'student'\?\)"):
+        load_config(p, ["studnet.epochs=3"])
+    with pytest.raises(ConfigError, match="not of the form key=value"):
+        load_config(p, ["student.epochs"])
+
+
+def test_override_path_relative_to_cwd(tmp_path, monkeypatch):
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "data.yaml").write_text("names: [a]\n")
+    cfg_dir = tmp_path / "configs"
+    cfg_dir.mkdir()
+    p = cfg_dir / "c.yaml"
+    p.write_text(yaml.safe_dump({"data": {"synth": {}}}))
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    cfg = load_config(p, ["data.synth=null", "data.yaml=data.yaml"])
+    assert cfg.data.yaml == tmp_path / "elsewhere" / "data.yaml"
+
+
+def test_one_data_source_and_stride(tmp_path):
+    with pytest.raises(ConfigError, match="exactly one of data.yaml"):
+        load_config(_write(tmp_path, "data: {}\n"))
+    with pytest.raises(ConfigError, match="imgsz must be a multiple of 32.*try 96"):
+        load_config(_write(tmp_path, "data: {synth: {}}\nimgsz: 100\n"))
+
+
+def test_ultralytics_args_are_checked(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\nstudent: {args: {mosaik: 0.5}}\n")
+    with pytest.raises(
+        ConfigError, match=r"args\.mosaik is not an Ultralytics train argument \(did you mean 'mosaic'\?\)"
+    ):
+        load_config(p)
+    cfg = load_config(p, ["student.args={mosaic: 0.5}"])
+    assert cfg.student.args == {"mosaic": 0.5}
+
+
+def test_model_file_beside_config_is_resolved(tmp_path):
+    (tmp_path / "my.yaml").write_text("nc: 1\n")
+    cfg = load_config(
+        _write(tmp_path, "data: {synth: {}}\nstudent: {model: my.yaml}\nteacher: {model: yolo11m.yaml}\n")
+    )
+    assert cfg.student.model == str(tmp_path / "my.yaml") and cfg.teacher.model == "yolo11m.yaml"

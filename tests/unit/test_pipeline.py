@@ -1,0 +1,89 @@
+"""The stage contract, with fake stages: skip when unchanged, rerun on change, --force, no half-written output."""
+
+import json
+
+import pytest
+
+from tests.conftest import write_config
+from yolopress.config import load_config
+from yolopress.pipeline import Pipeline, PipelineError, Stage, StageResult
+
+CALLS: list[str] = []
+
+
+def make_a(ctx):
+    CALLS.append("a")
+    (ctx.out / "a.txt").write_text(f"a-{ctx.cfg.seed}")
+    return StageResult({"file": "a.txt"}, {"n": 1}, "wrote a")
+
+
+def make_b(ctx):
+    CALLS.append("b")
+    (ctx.out / "b.txt").write_text(ctx.inputs["a"].path("file").read_text() + "+b")
+    return StageResult({"file": "b.txt"})
+
+
+def crash(ctx):
+    CALLS.append("crash")
+    (ctx.out / "b.txt").write_text("half")
+    raise KeyboardInterrupt
+
+
+def _stages(b_entry="make_b"):
+    mod = __name__
+    return (
+        Stage("a", f"{mod}:make_a", lambda c: {"seed": c.seed}),
+        Stage("b", f"{mod}:{b_entry}", lambda c: c.bench, ("a",)),
+    )
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    CALLS.clear()
+    return load_config(write_config(tmp_path / "c.yaml"))
+
+
+def test_runs_then_skips_then_reruns_on_change(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    recs = Pipeline(cfg, runs, stages=_stages()).run()
+    assert CALLS == ["a", "b"] and recs["b"].path("file").read_text() == "a-0+b"
+    meta = json.loads((runs / "tiny" / "a" / "stage.json").read_text())
+    assert {"key", "inputs", "config_hash", "outputs", "output_hash", "metrics", "wall_time_s"} <= set(meta)
+
+    Pipeline(cfg, runs, stages=_stages()).run()
+    assert CALLS == ["a", "b"]  # nothing changed: nothing ran
+
+    cfg2 = cfg.model_copy(update={"seed": 1})
+    Pipeline(cfg2, runs, stages=_stages()).run()
+    assert CALLS == ["a", "b", "a", "b"]  # a's config changed; b's input changed
+    assert (runs / "tiny" / "b" / "b.txt").read_text() == "a-1+b"
+
+
+def test_force_and_until(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    Pipeline(cfg, runs, stages=_stages()).run(until="a")
+    assert CALLS == ["a"]
+    Pipeline(cfg, runs, stages=_stages()).run(force=("a",))
+    assert CALLS == ["a", "a", "b"]
+    with pytest.raises(PipelineError, match="unknown stage 'c'"):
+        Pipeline(cfg, runs, stages=_stages()).run(force=("c",))
+
+
+def test_edited_output_is_detected(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    Pipeline(cfg, runs, stages=_stages()).run()
+    (runs / "tiny" / "a" / "a.txt").write_text("tampered")
+    Pipeline(cfg, runs, stages=_stages()).run()
+    assert CALLS == ["a", "b", "a"]  # a reran and restored the same content, so b was still valid
+
+
+def test_interrupted_stage_leaves_previous_result(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    Pipeline(cfg, runs, stages=_stages()).run()
+    with pytest.raises(KeyboardInterrupt):
+        Pipeline(cfg, runs, stages=_stages("crash")).run(force=("b",))
+    assert (runs / "tiny" / "b" / "b.txt").read_text() == "a-0+b"
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == ["a", "b"]  # no partial folder left
+    CALLS.clear()
+    Pipeline(cfg, runs, stages=_stages()).run()
+    assert CALLS == []  # resumed: both stages were already done

@@ -1,0 +1,94 @@
+"""The ``bench`` stage: accuracy on the held-out split and latency of every artifact, same runners as deployment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from yolopress import ui
+from yolopress.bench.accuracy import evaluate
+from yolopress.bench.device import fingerprint
+from yolopress.bench.latency import measure
+from yolopress.data.dataset import load_data_yaml, split_images
+from yolopress.io import write_json
+from yolopress.pipeline import MODEL_STAGES, StageContext, StageResult
+from yolopress.runtime import load_runner
+
+# runtime -> (export output suffix or None for the checkpoint itself, format name)
+_FORMATS = {"torch": (None, "pytorch"), "onnxruntime": ("onnx", "onnx"), "openvino": ("openvino", "openvino")}
+
+
+def artifacts(ctx: StageContext) -> list[dict]:
+    """Every (model, runtime) pair that this run produced and the config asks to measure."""
+    found = []
+    exports = ctx.inputs.get("export")
+    for model in MODEL_STAGES:
+        if model not in ctx.inputs:
+            continue
+        for runtime in ctx.cfg.bench.runtimes:
+            suffix, fmt = _FORMATS[runtime]
+            if suffix is None:
+                path = ctx.inputs[model].path("model")
+            elif exports is not None and f"{model}.{suffix}" in exports.outputs:
+                path = exports.path(f"{model}.{suffix}")
+            else:
+                continue
+            found.append({"model": model, "runtime": runtime, "format": fmt, "precision": "fp32", "path": path})
+    return found
+
+
+def model_info(pt: Path, imgsz: int) -> dict:
+    """Parameters and GFLOPs of a checkpoint at the run's input size."""
+    from ultralytics.utils.torch_utils import get_flops, get_num_params
+
+    from yolopress._ultralytics import YOLO
+
+    model = YOLO(str(pt)).model
+    return {"params": int(get_num_params(model)), "gflops": round(float(get_flops(model, imgsz)), 3)}
+
+
+def file_size_mb(path: Path) -> float:
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and p.suffix in (".xml", ".bin")]
+    return round(sum(p.stat().st_size for p in files) / 2**20, 3)
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg, imgsz = ctx.cfg.bench, ctx.cfg.imgsz
+    data = load_data_yaml(ctx.inputs["data"].path("data_yaml"))
+    arts = artifacts(ctx)
+    infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["model"] for a in arts}}
+    n_images = len(split_images(data, cfg.split))
+    x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    rows = []
+    with ctx.progress(len(arts) * (n_images + cfg.iters), "bench", "step") as bar:
+        for art in arts:
+            bar.set_postfix_str(f"{art['model']}/{art['runtime']}")
+            with load_runner(art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads) as runner:
+                acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det, progress=bar.update)
+                lat = measure(runner.infer, x, cfg.warmup, cfg.iters, runner.synchronize, progress=bar.update)
+                threads = runner.threads
+            rows.append(
+                {
+                    **{k: art[k] for k in ("model", "runtime", "format", "precision")},
+                    "path": str(
+                        Path(art["path"]).relative_to(ctx.run_dir.resolve())
+                        if Path(art["path"]).is_relative_to(ctx.run_dir.resolve())
+                        else art["path"]
+                    ),
+                    **infos[art["model"]],
+                    "size_mb": file_size_mb(Path(art["path"])),
+                    "accuracy": acc,
+                    "latency": {**lat, "threads": threads, "kind": "model-only", "clock": "perf_counter"},
+                }
+            )
+            ui.info(
+                f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  p50 {lat['p50_ms']:.2f} ms"
+            )
+    result = {"split": cfg.split, "imgsz": imgsz, "device": fingerprint(), "results": rows}
+    write_json(ctx.out / "results.json", result)
+    best = max(rows, key=lambda r: r["accuracy"]["map50_95"]) if rows else None
+    summary = f"{len(rows)} artifacts on {result['device']['cpu']}"
+    if best:
+        summary += f"; best mAP50-95 {best['accuracy']['map50_95']:.3f} ({best['model']}/{best['runtime']})"
+    return StageResult({"results": "results.json"}, {"artifacts": len(rows)}, summary)

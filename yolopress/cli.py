@@ -1,0 +1,107 @@
+"""The ``yolopress`` command.
+
+yolopress deploy CONFIG [key=value ...] [--force STAGE] [--until STAGE]
+yolopress teacher|native|export|bench|report CONFIG [key=value ...]   (the pipeline up to that stage)
+yolopress data synth OUT [--seed N ...]
+yolopress data check DATA_YAML
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from yolopress import __version__
+
+_STAGE_COMMANDS = ("teacher", "native", "export", "bench", "report")
+
+
+def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="pipeline config YAML (the demo: configs/default.yaml)")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. native.epochs=5")
+    p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ goes (default: ./runs)")
+    p.add_argument("--force", action="append", default=[], metavar="STAGE", help="rerun STAGE even if unchanged")
+    p.add_argument("--no-cache", action="store_true", help="do not reuse or fill the user cache (~/.cache/yolopress)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="yolopress", description="Distil, prune, quantize and deploy YOLO models.")
+    parser.add_argument("--version", action="version", version=f"yolopress {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    deploy = sub.add_parser("deploy", help="run the whole pipeline (skipping stages already done)")
+    _add_pipeline_args(deploy)
+    deploy.add_argument("--until", metavar="STAGE", help="stop after STAGE")
+    for name in _STAGE_COMMANDS:
+        _add_pipeline_args(sub.add_parser(name, help=f"run the pipeline up to and including `{name}`"))
+
+    data = sub.add_parser("data", help="generate the demo dataset or check a dataset")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    synth = data_sub.add_parser("synth", help="write the generated demo dataset to OUT")
+    synth.add_argument("out", type=Path)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--n-train", type=int, default=600)
+    synth.add_argument("--n-val", type=int, default=100)
+    synth.add_argument("--n-test", type=int, default=200)
+    synth.add_argument("--imgsz", type=int, default=128)
+    synth.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    check = data_sub.add_parser("check", help="check a dataset YAML: splits, labels, images")
+    check.add_argument("data_yaml", type=Path)
+    check.add_argument("--no-images", action="store_true", help="skip opening every image")
+    return parser
+
+
+def _run_pipeline(args: argparse.Namespace, until: str | None) -> int:
+    from yolopress.config import load_config
+    from yolopress.pipeline import Pipeline
+
+    cfg = load_config(args.config, args.overrides)
+    Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=until, force=tuple(args.force))
+    return 0
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from yolopress import ui
+
+    if args.data_command == "synth":
+        from yolopress.data import synth
+
+        spec = synth.SynthSpec(args.n_train, args.n_val, args.n_test, args.imgsz, args.seed)
+        with ui.progress(spec.n_train + spec.n_val + spec.n_test, "generate", "img") as bar:
+            path = synth.generate(args.out, spec, overwrite=args.overwrite, progress=bar.update)
+        print(path)
+        return 0
+    from yolopress.data.check import check_dataset
+
+    report = check_dataset(args.data_yaml, check_images=not args.no_images)
+    if not report.ok:
+        print(report.message(), file=sys.stderr)
+        return 1
+    for split, c in report.counts.items():
+        print(f"{split:>5}: {c['images']} images, {c['labels']} label files, {c['instances']} boxes")
+    print(f"ok: {args.data_yaml} ({report.spec.nc} classes)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from yolopress.config import ConfigError
+    from yolopress.data.dataset import DatasetError
+    from yolopress.pipeline import PipelineError
+
+    try:
+        if args.command == "data":
+            return _run_data(args)
+        until = args.until if args.command == "deploy" else args.command
+        return _run_pipeline(args, until)
+    except (ConfigError, DatasetError, PipelineError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished stages are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The pipeline config: one typed schema, loaded from YAML, with ``key=value`` overrides.
+
+Relative paths in a config file resolve against the file's folder; relative paths given as
+command-line overrides resolve against the current directory. Unknown keys, wrong types and
+missing files are errors that name the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """A config problem, worded for the person who wrote the config."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _resolve(v: Path | None, info: ValidationInfo) -> Path | None:
+    if v is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    v = Path(v).expanduser()
+    return v if v.is_absolute() or base is None else (Path(base) / v).resolve()
+
+
+class SynthConfig(_Section):
+    """The generated demo dataset."""
+
+    n_train: int = Field(600, ge=1)
+    n_val: int = Field(100, ge=1)
+    n_test: int = Field(200, ge=1)
+    imgsz: int = Field(128, ge=32)
+    seed: int = 0
+
+
+class DataConfig(_Section):
+    """Exactly one of ``yaml`` (an Ultralytics data YAML with train/val/test) or ``synth``."""
+
+    yaml: Path | None = None
+    synth: SynthConfig | None = None
+    check_images: bool = True  # open every image once before training
+
+    _paths = field_validator("yaml")(_resolve)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        if (self.yaml is None) == (self.synth is None):
+            raise ValueError("set exactly one of data.yaml (your dataset) or data.synth (the generated demo)")
+        if self.yaml is not None and not self.yaml.is_file():
+            raise ValueError(f"data.yaml: file not found: {self.yaml}")
+        return self
+
+
+class TrainConfig(_Section):
+    """How a model is trained with Ultralytics. ``args`` passes any other Ultralytics train argument."""
+
+    model: str = "yolo11n.yaml"  # a model YAML (trained from scratch) or a .pt to start from
+    epochs: int = Field(10, ge=1)
+    batch: int = Field(32, ge=1)
+    optimizer: str = "AdamW"
+    lr0: float = Field(0.002, gt=0)
+    warmup_epochs: float = Field(1.0, ge=0)
+    patience: int = Field(100, ge=0)
+    workers: int = Field(2, ge=0)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("model")
+    @classmethod
+    def _model_file_beside_config(cls, v: str, info: ValidationInfo) -> str:
+        """A model YAML or .pt that exists next to the config is used from there; names are left alone."""
+        base = (info.context or {}).get("base_dir")
+        candidate = Path(v).expanduser() if Path(v).is_absolute() or base is None else Path(base) / v
+        return str(candidate.resolve()) if candidate.is_file() else v
+
+    @field_validator("args")
+    @classmethod
+    def _known_ultralytics_args(cls, v: dict[str, Any]) -> dict[str, Any]:
+        from yolopress._ultralytics import DEFAULT_TRAIN_ARGS
+
+        reserved = {"data", "imgsz", "device", "project", "name", "exist_ok", "seed", "epochs", "batch", "model"}
+        for key in v:
+            if key in reserved:
+                raise ValueError(f"args.{key} is set by yolopress; use the top-level or section key instead")
+            if key not in DEFAULT_TRAIN_ARGS:
+                hint = difflib.get_close_matches(key, list(DEFAULT_TRAIN_ARGS), n=1)
+                raise ValueError(
+                    f"args.{key} is not an Ultralytics train argument"
+                    + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                )
+        return v
+
+
+class TeacherConfig(TrainConfig):
+    """The teacher: ``weights`` (your fine-tuned .pt), or trained here from ``model``."""
+
+    weights: Path | None = None
+    model: str = "yolo11s.yaml"
+    epochs: int = Field(30, ge=1)
+    cache: bool = True  # keep a trained teacher in the user cache, keyed by data and config
+
+    _paths = field_validator("weights")(_resolve)
+
+    @field_validator("weights")
+    @classmethod
+    def _exists(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_file():
+            raise ValueError(f"teacher.weights: file not found: {v}")
+        return v
+
+
+class ExportConfig(_Section):
+    formats: list[Literal["onnx", "openvino"]] = Field(default_factory=lambda: ["onnx", "openvino"])
+    opset: int = Field(17, ge=11)
+    simplify: bool = True
+
+
+class BenchConfig(_Section):
+    split: Literal["test", "val"] = "test"
+    runtimes: list[Literal["torch", "onnxruntime", "openvino"]] = Field(
+        default_factory=lambda: ["torch", "onnxruntime", "openvino"]
+    )
+    conf: float = Field(0.001, ge=0, le=1)
+    iou: float = Field(0.7, gt=0, le=1)
+    max_det: int = Field(300, ge=1)
+    warmup: int = Field(10, ge=0)
+    iters: int = Field(100, ge=1)
+    threads: int | None = Field(None, ge=1)  # CPU threads per runtime; None = all cores
+
+
+class ReportConfig(_Section):
+    title: str = "yolopress report"
+
+
+class PipelineConfig(_Section):
+    """The whole pipeline. A section set to null (e.g. ``native: null``) turns its stage off."""
+
+    name: str = "run"
+    seed: int = 0
+    imgsz: int = Field(128, ge=32)
+    device: str = "cpu"  # "cpu", a CUDA index such as "0", or "auto"
+    data: DataConfig
+    teacher: TeacherConfig | None = Field(default_factory=TeacherConfig)
+    student: TrainConfig = Field(default_factory=TrainConfig)  # model and hyperparameters of every student stage
+    native: dict[str, Any] | None = Field(default_factory=dict)  # the control: the student without a teacher
+    export: ExportConfig | None = Field(default_factory=ExportConfig)
+    bench: BenchConfig | None = Field(default_factory=BenchConfig)
+    report: ReportConfig | None = Field(default_factory=ReportConfig)
+
+    @field_validator("imgsz")
+    @classmethod
+    def _stride_multiple(cls, v: int) -> int:
+        if v % 32:
+            raise ValueError(
+                f"imgsz must be a multiple of 32 (the model stride), got {v}; try {round(v / 32) * 32 or 32}"
+            )
+        return v
+
+    @field_validator("native")
+    @classmethod
+    def _native_empty(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v:
+            raise ValueError(
+                "native takes no keys (it uses `student`); write `native: {}` to run it or `native: null` to skip"
+            )
+        return v
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-after"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            parent = _model_at(PipelineConfig, [str(p) for p in e["loc"][:-1]])
+            allowed = sorted(parent.model_fields) if parent else []
+            hint = difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1)
+            msg = "unknown key" + (f" (did you mean {hint[0]!r}?)" if hint else "") + f"; allowed: {', '.join(allowed)}"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        elif "input" in e and e["type"] not in ("value_error",):
+            msg += f" (got {e['input']!r})"
+        lines.append(f"  {key or '<top>'}: {msg}")
+    return f"invalid config {source}:\n" + "\n".join(lines)
+
+
+def _model_at(model: type[BaseModel], path: list[str]) -> type[BaseModel] | None:
+    """The pydantic model class for a dotted key path, or None if the path leads elsewhere."""
+    for part in path:
+        if part not in model.model_fields:
+            return None
+        sub = _model_in(model.model_fields[part].annotation)
+        if sub is None:
+            return None
+        model = sub
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_path_field(path: list[str]) -> bool:
+    model = _model_at(PipelineConfig, path[:-1])
+    if model is None or path[-1] not in model.model_fields:
+        return False
+    return "Path" in str(model.model_fields[path[-1]].annotation)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML) to a raw config dict."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} is not of the form key=value (e.g. teacher.epochs=5)")
+        parts = key.split(".")
+        parsed = yaml.safe_load(value) if value else None
+        if isinstance(parsed, str) and _is_path_field(parts):
+            parsed = str(Path(parsed).expanduser().resolve())  # a command-line path is relative to the cwd
+        node = raw
+        for part in parts[:-1]:  # an unknown part is created too, so validation names it with what is allowed
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = parsed
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
+    """Read, override and validate a pipeline config. Raises ConfigError with a readable message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path} (the demo config is configs/default.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {path} must be a mapping of keys to values, got {type(raw).__name__}")
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return PipelineConfig.model_validate(raw, context={"base_dir": path.resolve().parent})
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, str(path))) from None

@@ -1,0 +1,1 @@
+"""Export checkpoints to deployment formats: one module per format, one ``export`` stage."""

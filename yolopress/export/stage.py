@@ -1,0 +1,29 @@
+"""The ``export`` stage: every model of the run (teacher and students) in every configured format."""
+
+from __future__ import annotations
+
+from yolopress.export.onnx import export_onnx
+from yolopress.export.openvino import export_openvino
+from yolopress.pipeline import StageContext, StageResult
+
+
+def run(ctx: StageContext) -> StageResult:
+    cfg = ctx.cfg.export
+    outputs: dict[str, str] = {}
+    models = {name: rec.path("model") for name, rec in ctx.inputs.items()}
+    with ctx.progress(len(models) * len(cfg.formats), "export", "file") as bar:
+        for name, pt in models.items():
+            target = ctx.out / name
+            for fmt in cfg.formats:
+                bar.set_postfix_str(f"{name} → {fmt}")
+                if fmt == "onnx":
+                    path = export_onnx(pt, target, ctx.cfg.imgsz, cfg.opset, cfg.simplify)
+                else:
+                    path = export_openvino(pt, target, ctx.cfg.imgsz)
+                outputs[f"{name}.{fmt}"] = str(path.relative_to(ctx.out))
+                bar.update(1)
+            (target / "model.pt").unlink(missing_ok=True)  # only the exporter's input; the model stage keeps its own
+    summary = ", ".join(f"{k} ({v})" for k, v in outputs.items())
+    return StageResult(
+        outputs, {"formats": cfg.formats, "models": list(models)}, f"{len(outputs)} artifacts: {summary}"
+    )

@@ -1,0 +1,25 @@
+"""ONNX Runtime runner (CPU execution provider)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yolopress.runtime.base import Runner
+
+
+class OnnxRuntimeRunner(Runner):
+    runtime = "onnxruntime"
+
+    def __init__(self, path, imgsz, batch=1, threads=None) -> None:
+        super().__init__(path, imgsz, batch, threads)
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: x})[0]

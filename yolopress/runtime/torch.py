@@ -1,0 +1,36 @@
+"""PyTorch runner: an Ultralytics checkpoint, fused, in eval mode."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from yolopress.runtime.base import Runner
+
+
+class TorchRunner(Runner):
+    runtime = "torch"
+
+    def __init__(self, path, imgsz, batch=1, threads=None, device: str = "cpu") -> None:
+        super().__init__(path, imgsz, batch, threads)
+        import torch
+
+        from yolopress._ultralytics import YOLO
+
+        torch.set_num_threads(self.threads)
+        self._torch = torch
+        self._device = torch.device(device)
+        self.model = YOLO(str(path)).model.float().fuse().eval().to(self._device)
+
+    @property
+    def device(self) -> str:
+        return str(self._device)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            y = self.model(self._torch.from_numpy(x).to(self._device))
+        y = y[0] if isinstance(y, (list, tuple)) else y
+        return y.float().cpu().numpy()
+
+    def synchronize(self) -> None:
+        if self._device.type == "cuda":
+            self._torch.cuda.synchronize(self._device)

@@ -1,0 +1,131 @@
+"""The ``teacher`` and ``native`` stages: plain Ultralytics training, with yolopress' settings.
+
+``native`` is the control that every compression stage is judged against: the student trained
+on the same data, with the same epochs and hyperparameters, without a teacher.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from yolopress import ui
+from yolopress.config import ConfigError, PipelineConfig, TrainConfig
+from yolopress.data.check import check_class_names
+from yolopress.data.dataset import load_data_yaml
+from yolopress.pipeline import StageContext, StageResult
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` picks the first CUDA GPU when there is one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+def _check_model_source(model: str, where: str) -> str:
+    """A model YAML name Ultralytics ships, or a file; never a name that would trigger a download."""
+    if model.endswith(".pt") and not Path(model).is_file():
+        raise ConfigError(
+            f"{where}: {model!r} is not a file. yolopress never downloads weights: give the path of a .pt you have, "
+            f"or a model YAML such as 'yolo11n.yaml' to train from scratch."
+        )
+    return model
+
+
+def train_args(tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path) -> dict[str, Any]:
+    """Ultralytics ``train()`` arguments for one stage; ``tc.args`` may add any other train argument."""
+    args = dict(
+        data=str(data_yaml),
+        epochs=tc.epochs,
+        imgsz=cfg.imgsz,
+        batch=tc.batch,
+        device=resolve_device(cfg.device),
+        workers=tc.workers,
+        project=str(out.resolve()),  # a relative one would land under Ultralytics' runs/detect/
+        name="train",
+        exist_ok=True,
+        seed=cfg.seed,
+        deterministic=True,
+        optimizer=tc.optimizer,
+        lr0=tc.lr0,
+        warmup_epochs=tc.warmup_epochs,
+        patience=tc.patience,
+        plots=False,
+        verbose=False,
+    )
+    args.update(tc.args)
+    return args
+
+
+def epoch_progress(yolo, epochs: int, desc: str) -> Any:
+    """Attach an epoch progress bar (with ETA and the latest val mAP) to an Ultralytics model."""
+    bar = ui.progress(epochs, desc, "epoch")
+
+    def on_fit_epoch_end(trainer) -> None:
+        # Ultralytics fires this again after its final validation: follow the epoch, don't count calls
+        bar.update(max(0, min(trainer.epoch + 1, epochs) - bar.n))
+        m = trainer.metrics or {}
+        bar.set_postfix_str(f"val mAP50-95 {m.get('metrics/mAP50-95(B)', 0.0):.3f}")
+
+    yolo.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+    return bar
+
+
+def train(model: str, tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path, desc: str) -> tuple[Path, dict]:
+    """Train with Ultralytics into ``out/train``; return the best checkpoint (as ``out/model.pt``) and metrics."""
+    from yolopress._ultralytics import YOLO
+
+    yolo = YOLO(model)
+    with epoch_progress(yolo, tc.epochs, desc):
+        yolo.train(**train_args(tc, cfg, data_yaml, out))
+    trainer = yolo.trainer
+    weights = Path(trainer.save_dir) / "weights"
+    best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
+    shutil.copy2(best, out / "model.pt")
+    shutil.rmtree(weights)  # model.pt is the best epoch; results.csv and args.yaml stay in train/
+    m = trainer.metrics or {}
+    metrics = {
+        "val_map50_95": float(m.get("metrics/mAP50-95(B)", 0.0)),
+        "val_map50": float(m.get("metrics/mAP50(B)", 0.0)),
+        "epochs": int(trainer.epoch + 1),
+    }
+    return out / "model.pt", metrics
+
+
+def _summary(what: str, metrics: dict) -> str:
+    return f"{what}: val mAP50-95 {metrics['val_map50_95']:.3f}, mAP50 {metrics['val_map50']:.3f}"
+
+
+def run_teacher(ctx: StageContext) -> StageResult:
+    from yolopress._ultralytics import YOLO
+
+    tc = ctx.cfg.teacher
+    data_yaml = ctx.inputs["data"].path("data_yaml")
+    if tc.weights is not None:
+        yolo = YOLO(str(tc.weights))
+        if yolo.task != "detect":
+            raise ConfigError(
+                f"teacher.weights: {tc.weights} is a {yolo.task!r} model; yolopress distils detection models"
+            )
+        check_class_names(yolo.names, load_data_yaml(data_yaml).names, tc.weights, data_yaml)
+        shutil.copy2(tc.weights, ctx.out / "model.pt")
+        return StageResult({"model": "model.pt"}, {"source": str(tc.weights)}, f"given {tc.weights}")
+    model = _check_model_source(tc.model, "teacher.model")
+    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"teacher {Path(model).stem}")
+    return StageResult(
+        {"model": "model.pt"}, metrics, _summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+    )
+
+
+def run_native(ctx: StageContext) -> StageResult:
+    sc = ctx.cfg.student
+    data_yaml = ctx.inputs["data"].path("data_yaml")
+    model = _check_model_source(sc.model, "student.model")
+    _, metrics = train(model, sc, ctx.cfg, data_yaml, ctx.out, f"native {Path(model).stem}")
+    return StageResult(
+        {"model": "model.pt"}, metrics, _summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+    )
