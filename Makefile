@@ -25,6 +25,10 @@ deploy: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Benchmarks need a finished `make deploy` run; each prints a table and writes benchmarks/results/*.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_repeatability.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check yolopress tests benchmarks
 	$(BIN)/ruff format --check yolopress tests benchmarks

@@ -43,7 +43,7 @@ def write_config(path: Path, **sections) -> Path:
         "data": {"synth": {"n_train": 16, "n_val": 8, "n_test": 8, "imgsz": TINY}},
         "teacher": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
         "student": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
-        "bench": {"warmup": 1, "iters": 3},
+        "bench": {"warmup": 1, "min_iters": 3, "min_time_s": 0, "batches": [1, 2]},
     }
     cfg.update(sections)
     path.write_text(yaml.safe_dump(cfg))

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from yolopress import __version__
 
-_STAGE_COMMANDS = ("teacher", "native", "export", "bench", "report")
+_STAGE_COMMANDS = ("teacher", "native", "export", "bench")
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", type=Path, help="pipeline config YAML (the demo: configs/default.yaml)")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. native.epochs=5")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. student.epochs=5")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ goes (default: ./runs)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE", help="rerun STAGE even if unchanged")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or fill the user cache (~/.cache/yolopress)")
@@ -35,6 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--until", metavar="STAGE", help="stop after STAGE")
     for name in _STAGE_COMMANDS:
         _add_pipeline_args(sub.add_parser(name, help=f"run the pipeline up to and including `{name}`"))
+
+    report = sub.add_parser("report", help="merge report.json files (e.g. from several devices) into one report")
+    report.add_argument("reports", nargs="+", type=Path, help="report.json files, any schema version")
+    report.add_argument("-o", "--out", type=Path, required=True, help="folder for report.json, report.md, plots")
+    report.add_argument("--title", help="title of the merged report")
+
+    gate = sub.add_parser("gate", help="fail (exit 1) if a report regressed against a baseline")
+    gate.add_argument("report", type=Path)
+    gate.add_argument("--baseline", type=Path, required=True)
+    gate.add_argument("--rules", type=Path, help="gate rules YAML (default: the rules in configs/gates.yaml)")
+    gate.add_argument("--junit", type=Path, help="also write the checks as JUnit XML")
 
     data = sub.add_parser("data", help="generate the demo dataset or check a dataset")
     data_sub = data.add_subparsers(dest="data_command", required=True)
@@ -84,8 +95,29 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_report(args: argparse.Namespace) -> int:
+    from yolopress.bench.report import merge_files
+
+    merged = merge_files(args.reports, args.out, args.title)
+    print(f"{args.out / 'report.md'}: {len(merged.devices)} devices, {sum(len(d.rows) for d in merged.devices)} rows")
+    return 0
+
+
+def _run_gate(args: argparse.Namespace) -> int:
+    from yolopress.bench import gate
+    from yolopress.bench.schema import load_report
+
+    checks = gate.evaluate_gate(load_report(args.report), load_report(args.baseline), gate.load_rules(args.rules))
+    print(gate.summary(checks))
+    if args.junit:
+        gate.write_junit(checks, args.junit)
+    return 0 if gate.passed(checks) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from yolopress.bench.gate import GateConfigError
+    from yolopress.bench.schema import ReportError
     from yolopress.config import ConfigError
     from yolopress.data.dataset import DatasetError
     from yolopress.pipeline import PipelineError
@@ -93,9 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "data":
             return _run_data(args)
+        if args.command == "report":
+            return _run_report(args)
+        if args.command == "gate":
+            return _run_gate(args)
         until = args.until if args.command == "deploy" else args.command
         return _run_pipeline(args, until)
-    except (ConfigError, DatasetError, PipelineError, FileExistsError) as e:
+    except (ConfigError, DatasetError, PipelineError, ReportError, GateConfigError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

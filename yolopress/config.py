@@ -132,7 +132,12 @@ class BenchConfig(_Section):
     iou: float = Field(0.7, gt=0, le=1)
     max_det: int = Field(300, ge=1)
     warmup: int = Field(10, ge=0)
-    iters: int = Field(100, ge=1)
+    min_iters: int = Field(50, ge=1)  # timed calls at least ...
+    min_time_s: float = Field(1.0, ge=0)  # ... and for at least this long
+    cv_limit: float = Field(0.15, gt=0)  # repeat (then flag) a measurement whose std/mean is above this
+    repeats: int = Field(2, ge=0)
+    batches: list[int] = Field(default_factory=lambda: [1, 8])  # throughput batch sizes, where the artifact allows
+    e2e: bool = True  # also time letterbox + inference + NMS on real images
     threads: int | None = Field(None, ge=1)  # CPU threads per runtime; None = all cores
 
 

@@ -1,4 +1,8 @@
-"""``report.json`` (for machines and CI gates) and ``report.md`` (for people), one row per artifact per device."""
+"""``report.json`` (for machines and CI gates), ``report.md`` and PNG plots (for people).
+
+One table per device, one row per artifact; reports from several devices (a desktop GPU, a
+Jetson, this CPU) merge into one with ``yolopress report A.json B.json -o OUT``.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import json
 import time
 from pathlib import Path
 
-from yolopress import __version__
+from yolopress import __version__, ui
+from yolopress.bench.plots import plot_pareto, plot_stages
+from yolopress.bench.schema import SCHEMA_VERSION, Device, Report, ReportError, Row, load_report, parse_report
 from yolopress.io import hash_json, write_json, write_text
 from yolopress.pipeline import StageContext, StageResult
 
-SCHEMA_VERSION = 1
 _REFERENCES = ("teacher", "native")  # every row is compared with these, measured on the same runtime
 
 
@@ -20,8 +25,15 @@ def device_id(fp: dict) -> str:
     return f"{name} [{hash_json({k: fp.get(k) for k in ('cpu', 'cpu_count', 'gpu', 'hostname')})[:6]}]"
 
 
-def build_report(bench: dict, title: str, run: str) -> dict:
-    """Turn a bench stage's results into the versioned report structure, with deltas vs the references."""
+def _latency(stats: dict | None) -> dict | None:
+    if stats is None:
+        return None
+    keys = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "iters", "batch", "noisy")
+    return {k: stats[k] for k in keys if k in stats}
+
+
+def rows_from_bench(bench: dict) -> list[dict]:
+    """bench/results.json entries -> report rows, with deltas against teacher and native on the same runtime."""
     rows = []
     by_key = {(r["model"], r["runtime"]): r for r in bench["results"]}
     for r in bench["results"]:
@@ -31,9 +43,10 @@ def build_report(bench: dict, title: str, run: str) -> dict:
             "map50_95": r["accuracy"]["map50_95"],
             "map50": r["accuracy"]["map50"],
             "ap50_95_per_class": r["accuracy"]["ap50_95_per_class"],
-            "latency_ms": {k: r["latency"][k] for k in ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv")},
-            "fps": r["latency"]["fps"],
-            "threads": r["latency"]["threads"],
+            "latency_ms": _latency(r["latency"]),
+            "e2e_latency_ms": _latency(r.get("e2e_latency")),
+            "throughput": {int(b): v for b, v in r.get("throughput", {}).items()},
+            "threads": r["latency"].get("threads"),
         }
         for ref in _REFERENCES:
             other = by_key.get((ref, r["runtime"]))
@@ -43,7 +56,12 @@ def build_report(bench: dict, title: str, run: str) -> dict:
                     "latency_ratio": r["latency"]["p50_ms"] / other["latency"]["p50_ms"],
                 }
         rows.append(row)
-    return {
+    return rows
+
+
+def build_report(bench: dict, title: str, run: str) -> Report:
+    """Turn a bench stage's results into a validated report."""
+    raw = {
         "schema_version": SCHEMA_VERSION,
         "yolopress_version": __version__,
         "title": title,
@@ -51,62 +69,119 @@ def build_report(bench: dict, title: str, run: str) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "split": bench["split"],
         "imgsz": bench["imgsz"],
-        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows}],
+        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows_from_bench(bench)}],
     }
+    return parse_report(raw, "bench results")
 
 
-def _delta(row: dict, ref: str) -> str:
-    d = row.get(f"vs_{ref}")
-    if d is None or row["model"] == ref:
-        return "–"
-    return f"{d['map50_95'] * 100:+.1f} pt, {d['latency_ratio']:.2f}×"
-
-
-def to_markdown(report: dict) -> str:
-    lines = [f"# {report['title']}", ""]
-    lines.append(
-        f"Run `{report['run']}`, yolopress {report['yolopress_version']}, {report['created']}. "
-        f"mAP on the **{report['split']}** split at {report['imgsz']} px; latency is model-only, batch 1, "
-        f"median (p50) of timed runs after warm-up. Deltas compare each row with the teacher and the native "
-        f"student on the same runtime: mAP50-95 in points, latency as a ratio."
+def merge_reports(reports: list[Report], title: str | None = None) -> Report:
+    """One report with every device of every input; a device seen twice keeps its latest report's rows."""
+    if not reports:
+        raise ReportError("nothing to merge")
+    first = reports[0]
+    for r in reports[1:]:
+        if (r.split, r.imgsz) != (first.split, first.imgsz):
+            raise ReportError(
+                f"cannot merge report of run {r.run!r} ({r.split} split, {r.imgsz} px) with run {first.run!r} "
+                f"({first.split} split, {first.imgsz} px): accuracy would not be comparable"
+            )
+    devices: dict[str, Device] = {}
+    for r in sorted(reports, key=lambda r: r.created):
+        for d in r.devices:
+            if d.id in devices:
+                ui.info(f"device {d.id} appears in several reports: keeping the newest ({r.created})")
+            devices[d.id] = d
+    return first.model_copy(
+        update={
+            "title": title or first.title,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "yolopress_version": __version__,
+            "devices": list(devices.values()),
+        }
     )
-    for dev in report["devices"]:
-        fp = dev["fingerprint"]
-        lines += ["", f"## {dev['id']}", ""]
+
+
+def _delta(row: Row, ref: str) -> str:
+    d = getattr(row, f"vs_{ref}")
+    if d is None or row.model == ref:
+        return "–"
+    return f"{d.map50_95 * 100:+.1f} pt, {d.latency_ratio:.2f}×"
+
+
+def _fmt_tput(row: Row) -> str:
+    return ", ".join(f"{v:.0f}@{b}" for b, v in sorted(row.throughput.items())) or "–"
+
+
+def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
+    lines = [f"# {report.title}", ""]
+    lines.append(
+        f"Run `{report.run}`, yolopress {report.yolopress_version}, {report.created}. "
+        f"mAP on the **{report.split}** split at {report.imgsz} px. Latency: model-only, batch 1, percentiles "
+        f"of timed runs after warm-up (⚠ marks a measurement whose spread stayed high); e2e adds letterbox and "
+        f"NMS on real images. Throughput: images/s @ batch size. Deltas compare each row with the teacher and "
+        f"the native student on the same runtime: mAP50-95 in points, p50 latency as a ratio."
+    )
+    for dev in report.devices:
+        fp = dev.fingerprint
+        lines += ["", f"## {dev.id}", ""]
         versions = ", ".join(f"{k} {v}" for k, v in fp.get("versions", {}).items() if v)
-        lines.append(
-            f"{fp.get('cpu')} ({fp.get('cpu_count')} cores){', ' + fp['gpu'] if fp.get('gpu') else ''}; {versions}"
-        )
+        gpu = f", {fp['gpu']}" if fp.get("gpu") else ""
+        lines.append(f"{fp.get('cpu')} ({fp.get('cpu_count')} cores){gpu}; {versions}")
         lines += [
             "",
             "| artifact | runtime | precision | params (M) | GFLOPs | size (MB) | mAP50-95 | mAP50 "
-            "| p50 (ms) | p90 (ms) | p99 (ms) | FPS | vs teacher | vs native |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+            "| p50 (ms) | p90 (ms) | p99 (ms) | e2e p50 (ms) | throughput | vs teacher | vs native |",
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
         ]
-        for r in dev["rows"]:
-            lat = r["latency_ms"]
+        for r in dev.rows:
+            lat, e2e = r.latency_ms, r.e2e_latency_ms
+            warn = " ⚠" if lat.noisy else ""
             lines.append(
-                f"| {r['artifact']} | {r['runtime']} | {r['precision']} | {r['params'] / 1e6:.2f} | {r['gflops']:.2f} "
-                f"| {r['size_mb']:.1f} | {r['map50_95']:.3f} | {r['map50']:.3f} | {lat['p50_ms']:.2f} "
-                f"| {lat['p90_ms']:.2f} | {lat['p99_ms']:.2f} | {r['fps']:.0f} "
+                f"| {r.artifact} | {r.runtime} | {r.precision} | {r.params / 1e6:.2f} | {r.gflops:.2f} "
+                f"| {r.size_mb:.1f} | {r.map50_95:.3f} | {r.map50:.3f} | {lat.p50_ms:.2f}{warn} "
+                f"| {lat.p90_ms:.2f} | {lat.p99_ms:.2f} | {f'{e2e.p50_ms:.2f}' if e2e else '–'} | {_fmt_tput(r)} "
                 f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} |"
             )
+    if plots:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{name}]({path})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
+
+
+def write_report(report: Report, out_dir: Path) -> dict[str, str]:
+    """Write report.json, report.md and the plots into ``out_dir``; return their relative paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots = {
+        "accuracy vs latency": plot_pareto(report, out_dir / "pareto.png"),
+        "stage by stage": plot_stages(report, out_dir / "stages.png"),
+    }
+    plots = {k: Path(v).name for k, v in plots.items() if v is not None}
+    write_json(out_dir / "report.json", report.model_dump(mode="json"))
+    write_text(out_dir / "report.md", to_markdown(report, plots))
+    return {
+        "report_json": "report.json",
+        "report_md": "report.md",
+        **{f"plot_{Path(v).stem}": v for v in plots.values()},
+    }
 
 
 def run_stage(ctx: StageContext) -> StageResult:
     bench = json.loads(ctx.inputs["bench"].path("results").read_text())
     report = build_report(bench, ctx.cfg.report.title, ctx.cfg.name)
-    write_json(ctx.out / "report.json", report)
-    write_text(ctx.out / "report.md", to_markdown(report))
-    rows = report["devices"][0]["rows"]
+    outputs = write_report(report, ctx.out)
+    rows = report.devices[0].rows
     parts = []
-    for model in ("teacher", "native"):
-        r = next((r for r in rows if r["model"] == model), None)
-        if r:
-            parts.append(f"{model} {r['map50_95']:.3f}")
+    for m in _REFERENCES:
+        r = next((r for r in rows if r.model == m), None)
+        if r is not None:
+            parts.append(f"{m} {r.map50_95:.3f}")
     return StageResult(
-        {"report_json": "report.json", "report_md": "report.md"},
-        {"rows": len(rows)},
-        f"{Path(ctx.run_dir) / 'report' / 'report.md'} (mAP50-95 {', '.join(parts)})",
+        outputs, {"rows": len(rows)}, f"{ctx.run_dir / 'report' / 'report.md'} (mAP50-95 {', '.join(parts)})"
     )
+
+
+def merge_files(paths: list[Path], out_dir: Path, title: str | None = None) -> Report:
+    """``yolopress report``: merge report.json files (any schema version) into ``out_dir``."""
+    merged = merge_reports([load_report(p) for p in paths], title)
+    write_report(merged, out_dir)
+    return merged

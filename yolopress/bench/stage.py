@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from yolopress import ui
 from yolopress.bench.accuracy import evaluate
 from yolopress.bench.device import fingerprint
-from yolopress.bench.latency import measure
+from yolopress.bench.latency import LatencySettings, e2e_latency, model_latency
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.io import write_json
 from yolopress.pipeline import MODEL_STAGES, StageContext, StageResult
 from yolopress.runtime import load_runner
+from yolopress.runtime.base import UnsupportedBatch
 
 # runtime -> (export output suffix or None for the checkpoint itself, format name)
 _FORMATS = {"torch": (None, "pytorch"), "onnxruntime": ("onnx", "onnx"), "openvino": ("openvino", "openvino")}
+_E2E_IMAGES = 16  # decoded test images cycled through for end-to-end timing
 
 
 def artifacts(ctx: StageContext) -> list[dict]:
@@ -53,38 +56,63 @@ def file_size_mb(path: Path) -> float:
     return round(sum(p.stat().st_size for p in files) / 2**20, 3)
 
 
+def _throughput(art: dict, imgsz: int, batches: list[int], settings: LatencySettings, threads, batch1: dict) -> dict:
+    """Images per second (model-only) at each batch size the artifact can run; batch 1 is already measured."""
+    short = LatencySettings(settings.warmup, max(5, settings.min_iters // 5), 200, settings.min_time_s / 2, 1e9, 0)
+    out = {1: batch1["fps"]} if 1 in batches else {}
+    for b in (b for b in batches if b != 1):
+        try:
+            runner = load_runner(art["path"], art["runtime"], imgsz, batch=b, threads=threads)
+        except UnsupportedBatch as e:
+            ui.info(f"no batch-{b} throughput for {art['model']}/{art['runtime']}: {e}")
+            continue
+        with runner:
+            x = np.random.default_rng(0).random((b, 3, imgsz, imgsz), dtype=np.float32)
+            out[b] = model_latency(runner, x, short)["fps"]
+    return out
+
+
+def _row(ctx: StageContext, art: dict, acc: dict, lat: dict, e2e: dict | None, tput: dict, info: dict, threads) -> dict:
+    return {
+        **{k: art[k] for k in ("model", "runtime", "format", "precision")},
+        "path": str(Path(art["path"]).relative_to(ctx.run_dir)),
+        **info,
+        "size_mb": file_size_mb(Path(art["path"])),
+        "accuracy": acc,
+        "latency": {**lat, "threads": threads, "kind": "model-only"},
+        "e2e_latency": e2e,
+        "throughput": tput,
+    }
+
+
 def run(ctx: StageContext) -> StageResult:
     cfg, imgsz = ctx.cfg.bench, ctx.cfg.imgsz
+    settings = LatencySettings(
+        cfg.warmup, cfg.min_iters, max(cfg.min_iters, 1000), cfg.min_time_s, cfg.cv_limit, cfg.repeats
+    )
     data = load_data_yaml(ctx.inputs["data"].path("data_yaml"))
+    images = split_images(data, cfg.split)
+    e2e_images = [cv2.imread(str(p)) for p in images[:_E2E_IMAGES]]
     arts = artifacts(ctx)
     infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["model"] for a in arts}}
-    n_images = len(split_images(data, cfg.split))
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     rows = []
-    with ctx.progress(len(arts) * (n_images + cfg.iters), "bench", "step") as bar:
+    with ctx.progress(len(arts), "bench", "artifact") as bar:
         for art in arts:
             bar.set_postfix_str(f"{art['model']}/{art['runtime']}")
             with load_runner(art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads) as runner:
-                acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det, progress=bar.update)
-                lat = measure(runner.infer, x, cfg.warmup, cfg.iters, runner.synchronize, progress=bar.update)
+                acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det)
+                lat = model_latency(runner, x, settings)
+                e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
                 threads = runner.threads
-            rows.append(
-                {
-                    **{k: art[k] for k in ("model", "runtime", "format", "precision")},
-                    "path": str(
-                        Path(art["path"]).relative_to(ctx.run_dir.resolve())
-                        if Path(art["path"]).is_relative_to(ctx.run_dir.resolve())
-                        else art["path"]
-                    ),
-                    **infos[art["model"]],
-                    "size_mb": file_size_mb(Path(art["path"])),
-                    "accuracy": acc,
-                    "latency": {**lat, "threads": threads, "kind": "model-only", "clock": "perf_counter"},
-                }
-            )
+            tput = _throughput(art, imgsz, cfg.batches, settings, cfg.threads, lat)
+            rows.append(_row(ctx, art, acc, lat, e2e, tput, infos[art["model"]], threads))
+            noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
-                f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  p50 {lat['p50_ms']:.2f} ms"
+                f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "
+                f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
+            bar.update(1)
     result = {"split": cfg.split, "imgsz": imgsz, "device": fingerprint(), "results": rows}
     write_json(ctx.out / "results.json", result)
     best = max(rows, key=lambda r: r["accuracy"]["map50_95"]) if rows else None

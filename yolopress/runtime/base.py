@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
@@ -40,6 +41,13 @@ class Runner(ABC):
     def device(self) -> str:
         return "cpu"
 
+    def time_infer(self, x: np.ndarray) -> float:
+        """One inference, timed in milliseconds with this backend's right clock (wall clock on CPU)."""
+        t0 = time.perf_counter()
+        self.infer(x)
+        self.synchronize()
+        return (time.perf_counter() - t0) * 1000.0
+
     def synchronize(self) -> None:
         """Wait for queued work (GPU runners); CPU runners return when ``infer`` does."""
 
@@ -51,6 +59,10 @@ class Runner(ABC):
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class UnsupportedBatch(ValueError):
+    """The artifact has a fixed batch size other than the one asked for."""
 
 
 def load_runner(path: Path, runtime: str, imgsz: int, batch: int = 1, threads: int | None = None) -> Runner:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from yolopress.runtime.base import Runner
+from yolopress.runtime.base import Runner, UnsupportedBatch
 
 
 class OnnxRuntimeRunner(Runner):
@@ -19,7 +19,11 @@ class OnnxRuntimeRunner(Runner):
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        fixed = inp.shape[0] if isinstance(inp.shape[0], int) else None
+        if fixed is not None and fixed != batch:
+            raise UnsupportedBatch(f"{self.path} has a fixed batch of {fixed}; export with a dynamic batch for {batch}")
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: x})[0]

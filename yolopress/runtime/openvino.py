@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from yolopress.runtime.base import Runner
+from yolopress.runtime.base import Runner, UnsupportedBatch
 
 
 class OpenVINORunner(Runner):
@@ -26,7 +26,13 @@ class OpenVINORunner(Runner):
             "INFERENCE_NUM_THREADS": self.threads,
             "INFERENCE_PRECISION_HINT": "f32",
         }
-        self.compiled = core.compile_model(core.read_model(xml), "CPU", config)
+        model = core.read_model(xml)
+        if model.inputs[0].get_partial_shape()[0] != batch:
+            try:  # IR shapes can usually be changed at load time
+                model.reshape({model.inputs[0]: [batch, 3, imgsz, imgsz]})
+            except RuntimeError as e:
+                raise UnsupportedBatch(f"{xml} cannot be reshaped to batch {batch}: {e}") from None
+        self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
     def infer(self, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ class TorchRunner(Runner):
         torch.set_num_threads(self.threads)
         self._torch = torch
         self._device = torch.device(device)
-        self.model = YOLO(str(path)).model.float().fuse().eval().to(self._device)
+        self.model = YOLO(str(path)).model.float().fuse(verbose=False).eval().to(self._device)
 
     @property
     def device(self) -> str:
@@ -30,6 +30,17 @@ class TorchRunner(Runner):
             y = self.model(self._torch.from_numpy(x).to(self._device))
         y = y[0] if isinstance(y, (list, tuple)) else y
         return y.float().cpu().numpy()
+
+    def time_infer(self, x: np.ndarray) -> float:
+        if self._device.type != "cuda":
+            return super().time_infer(x)
+        # CUDA events time the work on the GPU stream, not the Python call that queues it
+        start, end = self._torch.cuda.Event(enable_timing=True), self._torch.cuda.Event(enable_timing=True)
+        start.record()
+        self.infer(x)
+        end.record()
+        end.synchronize()
+        return float(start.elapsed_time(end))
 
     def synchronize(self) -> None:
         if self._device.type == "cuda":

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from yolopress.bench.latency import summarize
 from yolopress.bench.metrics import DetectionMetrics, match
 
 
@@ -51,16 +50,3 @@ def test_map_equals_ultralytics_on_random_data():
     ap = ref[5]
     assert ours.compute()["map50_95"] == pytest.approx(float(ap.mean()), abs=1e-9)
     assert ours.compute()["map50"] == pytest.approx(float(ap[:, 0].mean()), abs=1e-9)
-
-
-def test_latency_summary_on_known_samples():
-    s = summarize(list(range(1, 101)), batch=2)  # 1..100 ms
-    assert (
-        s["p50_ms"] == pytest.approx(50.5)
-        and s["p90_ms"] == pytest.approx(90.1)
-        and s["p99_ms"] == pytest.approx(99.01)
-    )
-    assert s["mean_ms"] == pytest.approx(50.5) and s["fps"] == pytest.approx(2000 / 50.5)
-    assert s["cv"] == pytest.approx(np.std(np.arange(1, 101), ddof=1) / 50.5)
-    with pytest.raises(ValueError):
-        summarize([])

@@ -1,0 +1,93 @@
+"""The report's plots: accuracy against latency (with the Pareto front) and the stage-by-stage path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from yolopress.bench.schema import Report, Row  # noqa: E402
+from yolopress.io import atomic_file  # noqa: E402
+from yolopress.pipeline import MODEL_STAGES  # noqa: E402
+
+_MARKERS = {"torch": "o", "onnxruntime": "s", "openvino": "^", "tensorrt": "D"}
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points no other point beats on both latency (lower) and accuracy (higher), by latency."""
+    front, best = [], float("-inf")
+    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > best:
+            front.append((lat, acc))
+            best = acc
+    return front
+
+
+def _save(fig, path: Path) -> str:
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return str(path)
+
+
+def _stage_order(model: str) -> int:
+    return MODEL_STAGES.index(model) if model in MODEL_STAGES else len(MODEL_STAGES)
+
+
+def plot_pareto(report: Report, path: Path) -> str | None:
+    """mAP50-95 against p50 latency, one panel per device, every artifact, Pareto front drawn."""
+    if not any(d.rows for d in report.devices):
+        return None
+    n = len(report.devices)
+    fig, axes = plt.subplots(1, n, figsize=(6 * n, 4.5), squeeze=False)
+    models = sorted({r.model for d in report.devices for r in d.rows}, key=_stage_order)
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
+    for ax, dev in zip(axes[0], report.devices, strict=True):
+        for r in dev.rows:
+            ax.scatter(
+                r.latency_ms.p50_ms, r.map50_95, color=colors[r.model], marker=_MARKERS.get(r.runtime, "x"), s=50
+            )
+            ax.annotate(
+                f"{r.model}/{r.runtime}",
+                (r.latency_ms.p50_ms, r.map50_95),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+        front = pareto_front([(r.latency_ms.p50_ms, r.map50_95) for r in dev.rows])
+        ax.plot(*zip(*front, strict=True), "--", color="grey", lw=1, label="Pareto front")
+        ax.set_xscale("log")
+        ax.set_xlabel("p50 latency, batch 1 (ms, log scale)")
+        ax.set_ylabel(f"mAP50-95 ({report.split} split)")
+        ax.set_title(dev.id, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(f"{report.title}: accuracy vs latency")
+    return _save(fig, path)
+
+
+def plot_stages(report: Report, path: Path) -> str | None:
+    """How mAP50-95 and latency move from stage to stage (first device, every runtime)."""
+    dev = next((d for d in report.devices if d.rows), None)
+    if dev is None:
+        return None
+    models = sorted({r.model for r in dev.rows}, key=_stage_order)
+    runtimes = sorted({r.runtime for r in dev.rows})
+    by: dict[tuple[str, str], Row] = {(r.model, r.runtime): r for r in dev.rows}
+    fig, (ax_acc, ax_lat) = plt.subplots(1, 2, figsize=(11, 4))
+    xs = range(len(models))
+    for rt in runtimes:
+        acc = [by[(m, rt)].map50_95 if (m, rt) in by else float("nan") for m in models]
+        lat = [by[(m, rt)].latency_ms.p50_ms if (m, rt) in by else float("nan") for m in models]
+        ax_acc.plot(xs, acc, marker=_MARKERS.get(rt, "x"), label=rt)
+        ax_lat.plot(xs, lat, marker=_MARKERS.get(rt, "x"), label=rt)
+    for ax, label in ((ax_acc, f"mAP50-95 ({report.split} split)"), (ax_lat, "p50 latency, batch 1 (ms)")):
+        ax.set_xticks(list(xs), models)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"{report.title}: stage by stage on {dev.id}", fontsize=10)
+    return _save(fig, path)
