@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 @contextlib.contextmanager
 def atomic_dir(dest: Path) -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``dest``; on success it replaces ``dest`` whole.
@@ -23,6 +32,7 @@ def atomic_dir(dest: Path) -> Iterator[Path]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it private; results are meant to be shared
     try:
         yield tmp
     except BaseException:
@@ -43,6 +53,7 @@ def atomic_file(dest: Path, mode: str = "w") -> Iterator[Any]:
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # as an ordinary open() would have created it
     try:
         with os.fdopen(fd, mode) as f:
             yield f

@@ -9,8 +9,11 @@ config section and of the outputs of the stages it reads.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -163,8 +166,6 @@ def read_record(stage_dir: Path) -> tuple[StageRecord, dict] | None:
 
 
 def cache_root() -> Path:
-    import os
-
     return Path(os.environ.get("YOLOPRESS_CACHE", Path.home() / ".cache" / "yolopress"))
 
 
@@ -199,11 +200,29 @@ class Pipeline:
             stages = stages[: [s.name for s in stages].index(until) + 1]
         self.run_dir.mkdir(parents=True, exist_ok=True)
         records: dict[str, StageRecord] = {}
-        ui.header(f"yolopress {__version__}: run {self.cfg.name!r} in {self.run_dir}  ({len(stages)} stages)")
-        for stage in stages:
-            inputs = {r: records[r] for r in stage.reads if r in records}
-            records[stage.name] = self._run_stage(stage, inputs, stage.name in force)
+        with self._lock():
+            for stale in self.run_dir.glob(".*.partial"):  # left by a killed run; safe to drop under the lock
+                shutil.rmtree(stale, ignore_errors=True)
+            ui.header(f"yolopress {__version__}: run {self.cfg.name!r} in {self.run_dir}  ({len(stages)} stages)")
+            for stage in stages:
+                inputs = {r: records[r] for r in stage.reads if r in records}
+                records[stage.name] = self._run_stage(stage, inputs, stage.name in force)
         return records
+
+    @contextlib.contextmanager
+    def _lock(self):
+        """One pipeline per run folder at a time: a second one would overwrite the first one's stages."""
+        with open(self.run_dir / ".lock", "w") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise PipelineError(
+                    f"another yolopress is running in {self.run_dir}; wait for it, or use another `name`"
+                ) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
 
     def _run_stage(self, stage: Stage, inputs: dict[str, StageRecord], force: bool) -> StageRecord:
         key, key_parts = stage_key(stage, self.cfg, inputs)

@@ -2,6 +2,7 @@
 
 import json
 
+from yolopress.bench.schema import SCHEMA_VERSION
 from yolopress.config import load_config
 from yolopress.pipeline import Pipeline
 
@@ -30,7 +31,7 @@ def test_checkpoints_are_plain_ultralytics(tiny_run):
 def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     _, _, records = tiny_run
     report = json.loads(records["report"].path("report_json").read_text())
-    assert report["schema_version"] == 1 and report["split"] == "test"
+    assert report["schema_version"] == SCHEMA_VERSION and report["split"] == "test"
     rows = report["devices"][0]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
         (m, rt) for m in ("teacher", "native") for rt in ("torch", "onnxruntime", "openvino")
@@ -43,6 +44,29 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     assert "vs_teacher" in native and native["vs_teacher"]["latency_ratio"] > 0
     md = records["report"].path("report_md").read_text()
     assert "| native/onnx | onnxruntime | fp32 |" in md and "| teacher/openvino | openvino |" in md
+    for plot in ("plot_pareto", "plot_stages"):
+        assert records["report"].path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"]({records['report'].outputs[plot]})" in md
+
+
+def test_bench_measures_e2e_and_throughput(tiny_run):
+    _, _, records = tiny_run
+    bench = json.loads(records["bench"].path("results").read_text())
+    by = {(r["model"], r["runtime"]): r for r in bench["results"]}
+    ov, ort = by[("native", "openvino")], by[("native", "onnxruntime")]
+    assert set(ov["throughput"]) == {"1", "2"}  # the IR is reshaped to batch 2
+    assert set(ort["throughput"]) == {"1"}  # a static-batch ONNX cannot run batch 2
+    assert ov["e2e_latency"]["p50_ms"] > 0 and ov["latency"]["iters"] >= 3 and "noisy" in ov["latency"]
+    assert bench["device"]["cpu_count"] >= 1 and bench["device"]["versions"]["onnxruntime"]
+
+
+def test_gate_report_against_itself(tiny_run, capsys):
+    from yolopress.cli import main
+
+    _, _, records = tiny_run
+    path = str(records["report"].path("report_json"))
+    assert main(["gate", path, "--baseline", path]) == 0
+    assert "0 failed" in capsys.readouterr().out
 
 
 def test_fp32_runtimes_agree(tiny_run):

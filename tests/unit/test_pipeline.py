@@ -83,7 +83,20 @@ def test_interrupted_stage_leaves_previous_result(cfg, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         Pipeline(cfg, runs, stages=_stages("crash")).run(force=("b",))
     assert (runs / "tiny" / "b" / "b.txt").read_text() == "a-0+b"
-    assert sorted(p.name for p in (runs / "tiny").iterdir()) == ["a", "b"]  # no partial folder left
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [".lock", "a", "b"]  # no partial folder left
     CALLS.clear()
     Pipeline(cfg, runs, stages=_stages()).run()
     assert CALLS == []  # resumed: both stages were already done
+
+
+def test_stale_partial_is_removed_and_concurrent_run_refused(cfg, tmp_path):
+    import fcntl
+
+    runs = tmp_path / "runs"
+    (runs / "tiny" / ".a.xyz.partial").mkdir(parents=True)
+    Pipeline(cfg, runs, stages=_stages()).run()
+    assert not (runs / "tiny" / ".a.xyz.partial").exists()
+    with open(runs / "tiny" / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        with pytest.raises(PipelineError, match="another yolopress is running"):
+            Pipeline(cfg, runs, stages=_stages()).run()

@@ -50,21 +50,19 @@ def plot_pareto(report: Report, path: Path) -> str | None:
             ax.scatter(
                 r.latency_ms.p50_ms, r.map50_95, color=colors[r.model], marker=_MARKERS.get(r.runtime, "x"), s=50
             )
-            ax.annotate(
-                f"{r.model}/{r.runtime}",
-                (r.latency_ms.p50_ms, r.map50_95),
-                fontsize=7,
-                xytext=(4, 3),
-                textcoords="offset points",
-            )
         front = pareto_front([(r.latency_ms.p50_ms, r.map50_95) for r in dev.rows])
         ax.plot(*zip(*front, strict=True), "--", color="grey", lw=1, label="Pareto front")
+        # legend: colour = model (stage), marker = runtime; a model's artifacts share a colour
+        for m in sorted({r.model for r in dev.rows}, key=_stage_order):
+            ax.scatter([], [], color=colors[m], marker="o", label=m)
+        for rt in sorted({r.runtime for r in dev.rows}):
+            ax.scatter([], [], color="grey", marker=_MARKERS.get(rt, "x"), label=rt)
         ax.set_xscale("log")
         ax.set_xlabel("p50 latency, batch 1 (ms, log scale)")
         ax.set_ylabel(f"mAP50-95 ({report.split} split)")
         ax.set_title(dev.id, fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
     fig.suptitle(f"{report.title}: accuracy vs latency")
     return _save(fig, path)
 

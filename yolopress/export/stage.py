@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+
+from yolopress.config import ConfigError
 from yolopress.export.onnx import export_onnx
 from yolopress.export.openvino import export_openvino
 from yolopress.pipeline import StageContext, StageResult
@@ -9,6 +12,13 @@ from yolopress.pipeline import StageContext, StageResult
 
 def run(ctx: StageContext) -> StageResult:
     cfg = ctx.cfg.export
+    for fmt, package, extra in (("onnx", "onnx", ""), ("openvino", "openvino", "[openvino]")):
+        # checked here: Ultralytics would otherwise try to pip-install it, which fails offline
+        if fmt in cfg.formats and importlib.util.find_spec(package) is None:
+            raise ConfigError(
+                f"export.formats includes {fmt}, but the {package} package is not installed: "
+                f"pip install 'yolopress{extra}' (or remove {fmt} from export.formats)"
+            )
     outputs: dict[str, str] = {}
     models = {name: rec.path("model") for name, rec in ctx.inputs.items()}
     with ctx.progress(len(models) * len(cfg.formats), "export", "file") as bar:

@@ -1,0 +1,24 @@
+"""Running Ultralytics' exporter so that everything it writes stays inside our output folder."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+
+def ultralytics_export(pt: Path, out_dir: Path, **kwargs) -> Path:
+    """Export ``pt`` with ``YOLO.export(**kwargs)`` into ``out_dir``; return what the exporter wrote.
+
+    The exporter writes beside its input, so the checkpoint is copied into ``out_dir`` first
+    (the caller removes the copy when done with it).
+    """
+    from yolopress._ultralytics import YOLO
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    work = out_dir / "model.pt"
+    if Path(pt).resolve() != work.resolve():
+        shutil.copy2(pt, work)
+    with warnings.catch_warnings():  # torch.jit.trace deprecation notices: not ours to act on
+        warnings.simplefilter("ignore", FutureWarning)
+        return Path(YOLO(str(work)).export(device="cpu", verbose=False, **kwargs))
