@@ -28,7 +28,7 @@ def device_id(fp: dict) -> str:
 def _latency(stats: dict | None) -> dict | None:
     if stats is None:
         return None
-    keys = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "iters", "batch", "noisy")
+    keys = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "iters", "batch", "attempt_spread", "noisy")
     return {k: stats[k] for k in keys if k in stats}
 
 

@@ -38,7 +38,8 @@ class Latency(_Strict):
     cv: float
     iters: int = 0
     batch: int = 1
-    noisy: bool = False  # coefficient of variation stayed above the limit after the allowed repeats
+    attempt_spread: float | None = None  # (max - min) / median of the attempts' medians: drift between runs
+    noisy: bool = False  # CV or attempt spread stayed above the limit after the allowed repeats
 
 
 class Delta(_Strict):
