@@ -19,6 +19,9 @@ def ultralytics_export(pt: Path, out_dir: Path, **kwargs) -> Path:
     work = out_dir / "model.pt"
     if Path(pt).resolve() != work.resolve():
         shutil.copy2(pt, work)
-    with warnings.catch_warnings():  # torch.jit.trace deprecation notices: not ours to act on
+    import torch
+
+    with warnings.catch_warnings():  # tracing notices about Ultralytics' own code: not the user's to act on
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         return Path(YOLO(str(work)).export(device="cpu", verbose=False, **kwargs))
