@@ -117,6 +117,22 @@ class TeacherConfig(TrainConfig):
         return v
 
 
+class DistillConfig(_Section):
+    """Distillation of the student from the teacher; the student's model and hyperparameters are ``student``'s."""
+
+    loss: Literal["yolo", "naive"] = "yolo"  # naive: the softmax logit-KD control, for comparison only
+    cls: float = Field(1.0, ge=0)  # weight of sigmoid-score (classification) distillation
+    ld: float = Field(1.0, ge=0)  # weight of DFL localisation distillation
+    cwd: float = Field(1.0, ge=0)  # weight of channel-wise feature distillation on P3-P5
+    cls_temperature: float = Field(1.0, gt=0)
+    ld_temperature: float = Field(2.0, gt=0)
+    cwd_tau: float = Field(1.0, gt=0)
+    weighting: Literal["teacher", "assigner", "both"] = "both"  # which anchors are distilled
+    schedule: Literal["constant", "linear_decay", "cosine_decay"] = "constant"  # KD weight over epochs
+    naive_alpha: float = Field(0.8, ge=0, le=1)
+    naive_temperature: float = Field(10.0, gt=0)
+
+
 class ExportConfig(_Section):
     formats: list[Literal["onnx", "openvino"]] = Field(default_factory=lambda: ["onnx", "openvino"])
     opset: int = Field(17, ge=11)
@@ -156,6 +172,7 @@ class PipelineConfig(_Section):
     teacher: TeacherConfig | None = Field(default_factory=TeacherConfig)
     student: TrainConfig = Field(default_factory=TrainConfig)  # model and hyperparameters of every student stage
     native: dict[str, Any] | None = Field(default_factory=dict)  # the control: the student without a teacher
+    distill: DistillConfig | None = Field(default_factory=DistillConfig)
     export: ExportConfig | None = Field(default_factory=ExportConfig)
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
@@ -168,6 +185,12 @@ class PipelineConfig(_Section):
                 f"imgsz must be a multiple of 32 (the model stride), got {v}; try {round(v / 32) * 32 or 32}"
             )
         return v
+
+    @model_validator(mode="after")
+    def _distill_needs_teacher(self) -> PipelineConfig:
+        if self.distill is not None and self.teacher is None:
+            raise ValueError("distill needs a teacher: set `teacher` (weights or a model to train) or `distill: null`")
+        return self
 
     @field_validator("native")
     @classmethod

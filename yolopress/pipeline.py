@@ -92,7 +92,7 @@ def _train_key(cfg: PipelineConfig) -> dict:
 
 
 # Stages whose output is a model checkpoint (``model``), in pipeline order: what export and bench measure.
-MODEL_STAGES: tuple[str, ...] = ("teacher", "native")
+MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "distill")
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key),
@@ -109,6 +109,13 @@ STAGES: tuple[Stage, ...] = (
         "yolopress.train:run_native",
         lambda c: None if c.native is None else c.student,
         ("data",),
+        extra_key=_train_key,
+    ),
+    Stage(
+        "distill",
+        "yolopress.compress.distill:run_stage",
+        lambda c: None if c.distill is None else {"distill": c.distill, "student": c.student},
+        ("data", "teacher"),
         extra_key=_train_key,
     ),
     Stage(
@@ -132,6 +139,8 @@ class PipelineError(RuntimeError):
 
 def _section_json(section: Any) -> Any:
     # `cache` says where a result may be kept, not what it is: it must not change the key
+    if isinstance(section, dict):
+        return {k: _section_json(v) for k, v in section.items()}
     return section.model_dump(mode="json", exclude={"cache"}) if hasattr(section, "model_dump") else section
 
 

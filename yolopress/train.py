@@ -7,6 +7,8 @@ on the same data, with the same epochs and hyperparameters, without a teacher.
 from __future__ import annotations
 
 import shutil
+import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +77,54 @@ def epoch_progress(yolo, epochs: int, desc: str) -> Any:
     return bar
 
 
-def train(model: str, tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path, desc: str) -> tuple[Path, dict]:
-    """Train with Ultralytics into ``out/train``; return the best checkpoint (as ``out/model.pt``) and metrics."""
+def step_timer(yolo) -> list[float]:
+    """Record the wall time of every training step (forward, loss, backward, optimizer) in milliseconds."""
+    times: list[float] = []
+    state = {}
+
+    def start(trainer) -> None:
+        if trainer.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(trainer.device)
+        state["t0"] = time.perf_counter()
+
+    def end(trainer) -> None:
+        if trainer.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(trainer.device)
+        times.append((time.perf_counter() - state["t0"]) * 1000)
+
+    yolo.add_callback("on_train_batch_start", start)
+    yolo.add_callback("on_train_batch_end", end)
+    return times
+
+
+def train(
+    model: str,
+    tc: TrainConfig,
+    cfg: PipelineConfig,
+    data_yaml: Path,
+    out: Path,
+    desc: str,
+    trainer=None,
+    on_trainer=None,
+) -> tuple[Path, dict]:
+    """Train with Ultralytics (or ``trainer``, a DetectionTrainer subclass) into ``out/train``.
+
+    Returns the best checkpoint (copied to ``out/model.pt``) and metrics, including the median
+    time of a training step after the first epoch's warm-up.
+    """
     from yolopress._ultralytics import YOLO
 
     yolo = YOLO(model)
+    steps = step_timer(yolo)
     with epoch_progress(yolo, tc.epochs, desc):
-        yolo.train(**train_args(tc, cfg, data_yaml, out))
+        yolo.train(trainer=trainer, **train_args(tc, cfg, data_yaml, out))
     trainer = yolo.trainer
+    if on_trainer is not None:
+        on_trainer(trainer)
     weights = Path(trainer.save_dir) / "weights"
     best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
     shutil.copy2(best, out / "model.pt")
@@ -92,8 +134,13 @@ def train(model: str, tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out
         "val_map50_95": float(m.get("metrics/mAP50-95(B)", 0.0)),
         "val_map50": float(m.get("metrics/mAP50(B)", 0.0)),
         "epochs": int(trainer.epoch + 1),
+        "step_time_ms": _median(steps[len(steps) // max(tc.epochs, 1) :] or steps),
     }
     return out / "model.pt", metrics
+
+
+def _median(values: list[float]) -> float | None:
+    return float(statistics.median(values)) if values else None
 
 
 def _summary(what: str, metrics: dict) -> str:

@@ -33,6 +33,7 @@ def pico_report(tmp_path_factory) -> Path:
         data={"synth": {"n_train": 1, "n_val": 1, "n_test": 60, "imgsz": 128}},  # the demo's first 60 test images
         teacher={"weights": str(PICO)},
         native=None,
+        distill=None,
         bench={"warmup": 5, "min_iters": 30, "min_time_s": 0.5, "batches": [1], "e2e": False},
     )
     records = Pipeline(load_config(cfg), runs_dir=root / "runs").run()

@@ -1,6 +1,8 @@
-"""The whole tiny pipeline (data, teacher, native, export, bench, report) on a 2-core CPU."""
+"""The whole tiny pipeline (data, teacher, native, distill, export, bench, report) on a 2-core CPU."""
 
 import json
+
+import torch
 
 from yolopress.bench.schema import SCHEMA_VERSION
 from yolopress.config import load_config
@@ -9,7 +11,7 @@ from yolopress.pipeline import Pipeline
 
 def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
     _, runs, records = tiny_run
-    assert list(records) == ["data", "teacher", "native", "export", "bench", "report"]
+    assert list(records) == ["data", "teacher", "native", "distill", "export", "bench", "report"]
     for name, rec in records.items():
         meta = json.loads((runs / "tiny" / name / "stage.json").read_text())
         assert meta["output_hash"] == rec.output_hash and meta["wall_time_s"] >= 0
@@ -24,8 +26,28 @@ def test_checkpoints_are_plain_ultralytics(tiny_run):
     from yolopress._ultralytics import YOLO
 
     _, _, records = tiny_run
-    model = YOLO(str(records["native"].path("model")))
-    assert model.task == "detect" and len(model.names) == 8
+    sizes = {}
+    for stage in ("native", "distill"):
+        model = YOLO(str(records[stage].path("model")))
+        assert model.task == "detect" and len(model.names) == 8
+        # nothing of the teacher or the distillation adapters rides along in the student's checkpoint
+        ckpt = torch.load(records[stage].path("model"), map_location="cpu", weights_only=False)
+        assert getattr(ckpt["model"], "criterion", None) is None
+        sizes[stage] = sum(p.numel() for p in ckpt["model"].parameters())
+    assert sizes["distill"] == sizes["native"]
+
+
+def test_distill_logs_kd_columns_and_step_times(tiny_run):
+    import csv
+
+    _, runs, records = tiny_run
+    with open(runs / "tiny" / "distill" / "train" / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    for col in ("train/kd_cls", "train/kd_ld", "train/kd_cwd", "train/box_loss"):
+        assert all(float(r[col]) > 0 for r in rows), col
+    m = records["distill"].metrics
+    assert m["step_time_ms"] > 0 and m["teacher_forward_ms"] > 0 and m["kd"]["loss"] == "yolo"
+    assert records["native"].metrics["step_time_ms"] > 0
 
 
 def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
@@ -34,7 +56,7 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     assert report["schema_version"] == SCHEMA_VERSION and report["split"] == "test"
     rows = report["devices"][0]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
-        (m, rt) for m in ("teacher", "native") for rt in ("torch", "onnxruntime", "openvino")
+        (m, rt) for m in ("teacher", "native", "distill") for rt in ("torch", "onnxruntime", "openvino")
     }
     for r in rows:
         assert 0.0 <= r["map50_95"] <= r["map50"] + 1e-9 <= 1.0 + 1e-9

@@ -107,3 +107,22 @@ def test_model_file_beside_config_is_resolved(tmp_path):
         _write(tmp_path, "data: {synth: {}}\nstudent: {model: my.yaml}\nteacher: {model: yolo11m.yaml}\n")
     )
     assert cfg.student.model == str(tmp_path / "my.yaml") and cfg.teacher.model == "yolo11m.yaml"
+
+
+def test_distill_needs_a_teacher(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\nteacher: null\n")
+    with pytest.raises(ConfigError, match="distill needs a teacher"):
+        load_config(p)
+    assert load_config(p, ["distill=null"]).distill is None
+
+
+def test_distill_settings_are_checked(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\n")
+    cfg = load_config(p, ["distill.cwd=0", "distill.schedule=cosine_decay"])
+    assert cfg.distill.cwd == 0 and cfg.distill.schedule == "cosine_decay"
+    with pytest.raises(ConfigError, match=r"distill\.cls"):
+        load_config(p, ["distill.cls=-1"])
+    with pytest.raises(ConfigError, match=r"distill\.weighting"):
+        load_config(p, ["distill.weighting=everywhere"])
+    with pytest.raises(ConfigError, match=r"distill\.temperature: unknown key"):
+        load_config(p, ["distill.temperature=2"])

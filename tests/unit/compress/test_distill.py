@@ -1,0 +1,116 @@
+"""The distillation criterion on real (tiny) YOLO models: gradients, loss columns, schedules, class checks."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from yolopress.compress.distill import DistillCriterion, DistillSettings, check_teacher, kd_scale, neck_channels
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+
+
+def tiny_model(scale: str, seed: int):
+    from ultralytics.cfg import get_cfg
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    cfg = "yolo11p.yaml" if scale == "p" else f"yolo11{scale}.yaml"
+    model = DetectionModel(str(FIXTURES / cfg) if scale == "p" else cfg, nc=8, verbose=False)
+    model.args = get_cfg()
+    return model
+
+
+def batch(n: int = 2, imgsz: int = 64) -> dict:
+    g = torch.Generator().manual_seed(0)
+    return {
+        "img": torch.rand(n, 3, imgsz, imgsz, generator=g),
+        "batch_idx": torch.tensor([0.0, 1.0]),
+        "cls": torch.tensor([[1.0], [3.0]]),
+        "bboxes": torch.tensor([[0.5, 0.5, 0.3, 0.4], [0.3, 0.6, 0.2, 0.2]]),
+    }
+
+
+@pytest.fixture(scope="module")
+def pair():
+    teacher = tiny_model("n", 1).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return tiny_model("p", 0).train(), teacher
+
+
+@pytest.mark.parametrize("loss", ["yolo", "naive"])
+def test_gradients_reach_student_and_adapters_never_teacher(pair, loss):
+    student, teacher = pair
+    student.zero_grad()
+    crit = DistillCriterion(student, teacher, DistillSettings(teacher="t.pt", loss=loss), epochs=3)
+    b = batch()
+    total, items = crit(student(b["img"]), b)
+    total.sum().backward()
+    assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in crit.parameters())
+    expected = {"box_loss", "cls_loss", "dfl_loss"} | (
+        {"kd_cls", "kd_ld", "kd_cwd"} if loss == "yolo" else {"kd_naive"}
+    )
+    assert set(items) == expected and all(torch.isfinite(v) for v in items.values())
+    assert len(crit.teacher_ms) == 1 and crit.teacher_ms[0] > 0
+
+
+def test_turned_off_terms_are_not_computed(pair):
+    student, teacher = pair
+    crit = DistillCriterion(student, teacher, DistillSettings(teacher="t.pt", cwd=0.0, ld=0.0), epochs=3)
+    assert [name for name, _, _ in crit.terms] == ["cls"] and crit.parameters() == []
+    b = batch()
+    _, items = crit(student(b["img"]), b)
+    assert "kd_cwd" not in items and "kd_cls" in items
+
+
+def test_kd_adds_to_the_detection_loss_and_follows_the_schedule(pair):
+    student, teacher = pair
+    b = batch()
+    with torch.no_grad():
+        preds = student(b["img"])
+        det = student.init_criterion()(preds, b)[0].sum()
+        crit = DistillCriterion(student, teacher, DistillSettings(teacher="t.pt", schedule="linear_decay"), epochs=3)
+        first = crit(preds, b)[0].sum()
+        crit.epoch = 2  # the last epoch: linear decay has reached 0
+        last = crit(preds, b)[0].sum()
+    assert first > det and last == pytest.approx(det.item(), rel=1e-5)
+
+
+def test_kd_schedules():
+    assert [kd_scale("constant", e, 5) for e in range(5)] == [1.0] * 5
+    assert [kd_scale("linear_decay", e, 5) for e in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    cos = [kd_scale("cosine_decay", e, 5) for e in range(5)]
+    assert cos[0] == 1.0 and cos[2] == pytest.approx(0.5) and cos[4] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="unknown KD schedule"):
+        kd_scale("step", 0, 5)
+
+
+def test_mismatched_teacher_outputs_are_refused(pair):
+    student, _ = pair
+    from ultralytics.nn.tasks import DetectionModel
+
+    other = DetectionModel(str(FIXTURES / "yolo11p.yaml"), nc=5, verbose=False).eval()
+    crit = DistillCriterion(student, other, DistillSettings(teacher="t.pt", cwd=0.0), epochs=1)
+    b = batch()
+    with pytest.raises(RuntimeError, match="teacher outputs .* do not match the student"):
+        crit(student(b["img"]), b)
+
+
+def test_neck_channels(pair):
+    student, teacher = pair
+    assert len(neck_channels(student)) == len(neck_channels(teacher)) == 3
+    assert neck_channels(student) != neck_channels(teacher)
+
+
+def test_teacher_with_other_class_names_is_refused(tiny_data, tmp_path):
+    from yolopress.data.check import DatasetError
+
+    teacher = tiny_model("p", 0)
+    teacher.names = {i: f"cls{i}" for i in range(8)}
+    path = tmp_path / "teacher.pt"
+    torch.save({"model": teacher}, path)
+    with pytest.raises(DatasetError, match="class names of .*teacher.pt .* do not match"):
+        check_teacher(path, tiny_data)

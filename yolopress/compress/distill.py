@@ -1,0 +1,255 @@
+"""The ``distill`` stage: the student trained with Ultralytics' own trainer plus a teacher.
+
+``DistillationTrainer`` subclasses Ultralytics' ``DetectionTrainer``, so AMP, EMA, warm-up,
+resume, per-epoch validation, results.csv, plots and TensorBoard keep working; it only swaps the
+student's loss for :class:`DistillCriterion` (detection loss + distillation terms, each logged
+as its own ``kd_*`` column) and adds the CWD adapters to the optimizer.
+
+Settings reach the trainer through the ``YOLOPRESS_DISTILL`` environment variable (JSON):
+Ultralytics rebuilds the trainer in each DDP subprocess from its own arguments only, and a
+subprocess inherits the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+from torch import nn
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import DEFAULT_CFG
+from ultralytics.utils.torch_utils import unwrap_model
+
+from yolopress.compress.losses import (
+    ChannelWiseKD,
+    ClassificationKD,
+    LocalizationKD,
+    NaiveLogitKD,
+    anchor_weights,
+)
+from yolopress.data.check import check_class_names
+from yolopress.data.dataset import load_data_yaml
+from yolopress.pipeline import StageResult
+
+ENV = "YOLOPRESS_DISTILL"
+
+
+@dataclass
+class DistillSettings:
+    teacher: str  # path of the teacher checkpoint
+    loss: str = "yolo"  # "yolo": cls + LD + CWD below; "naive": the softmax logit KD control
+    cls: float = 1.0
+    ld: float = 1.0
+    cwd: float = 1.0
+    cls_temperature: float = 1.0
+    ld_temperature: float = 2.0
+    cwd_tau: float = 1.0
+    weighting: str = "both"  # anchors distilled: teacher confidence, assigner foreground, or both
+    schedule: str = "constant"  # KD weight over training: constant, linear_decay, cosine_decay
+    naive_alpha: float = 0.8
+    naive_temperature: float = 10.0
+
+    def to_env(self) -> None:
+        os.environ[ENV] = json.dumps(asdict(self))
+
+    @classmethod
+    def from_env(cls) -> DistillSettings:
+        raw = os.environ.get(ENV)
+        if not raw:
+            raise RuntimeError(f"{ENV} is not set: DistillationTrainer is started by the distill stage")
+        return cls(**json.loads(raw))
+
+
+def kd_scale(schedule: str, epoch: int, epochs: int) -> float:
+    """Multiplier of the distillation terms at ``epoch`` (0-based) of ``epochs``."""
+    progress = epoch / max(epochs - 1, 1)
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear_decay":
+        return 1.0 - progress
+    if schedule == "cosine_decay":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    raise ValueError(f"unknown KD schedule {schedule!r}; use constant, linear_decay or cosine_decay")
+
+
+def neck_channels(model: nn.Module) -> list[int]:
+    """Input channels of each level of a model's Detect head (the neck outputs P3-P5)."""
+    head = model.model[-1]
+    return [int(branch[0].conv.in_channels) for branch in head.cv2]
+
+
+def _head_dict(out) -> dict:
+    """The raw training dict from a head's output, in train or eval mode, one-to-many branch for end-to-end heads."""
+    if isinstance(out, tuple):
+        out = out[1]
+    if isinstance(out, dict) and "one2many" in out:
+        out = out["one2many"]
+    return out
+
+
+def load_teacher(path: str, device: torch.device) -> nn.Module:
+    from ultralytics.nn.tasks import load_checkpoint
+
+    teacher = load_checkpoint(path)[0].to(device).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.half() if device.type == "cuda" else teacher.float()
+
+
+class DistillCriterion:
+    """Detection loss of the student plus the distillation terms; a plain object, never part of the model.
+
+    (Kept off the module tree so the teacher never lands in the student's state_dict, EMA or checkpoints.)
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, settings: DistillSettings, epochs: int) -> None:
+        self.det = student.init_criterion()
+        self.teacher, self.s, self.epochs, self.epoch = teacher, settings, epochs, 0
+        head = student.model[-1]
+        device = next(student.parameters()).device
+        self.terms: list[tuple[str, float, nn.Module]] = []
+        if settings.loss == "naive":
+            self.naive = NaiveLogitKD(settings.naive_temperature)
+        elif settings.loss == "yolo":
+            self.naive = None
+            if settings.cls:
+                self.terms.append(("cls", settings.cls, ClassificationKD(settings.cls_temperature)))
+            if settings.ld:
+                self.terms.append(("ld", settings.ld, LocalizationKD(head.reg_max, settings.ld_temperature)))
+            if settings.cwd:
+                cwd = ChannelWiseKD(neck_channels(student), neck_channels(teacher), settings.cwd_tau).to(device)
+                self.terms.append(("cwd", settings.cwd, cwd))
+        else:
+            raise ValueError(f"unknown distillation loss {settings.loss!r}; use yolo or naive")
+        self.teacher_ms: list[float] = []
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Trainable parameters of the distillation terms (the CWD adapters)."""
+        return [p for _, _, term in self.terms for p in term.parameters()]
+
+    def _teacher_forward(self, img: torch.Tensor) -> dict:
+        dtype = next(self.teacher.parameters()).dtype
+        cuda = img.device.type == "cuda"
+        if cuda:
+            torch.cuda.synchronize(img.device)
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            out = _head_dict(self.teacher(img.to(dtype)))
+        if cuda:
+            torch.cuda.synchronize(img.device)
+        self.teacher_ms.append((time.perf_counter() - t0) * 1000)
+        return out
+
+    def __call__(self, preds, batch: dict) -> tuple[torch.Tensor, dict]:
+        student = _head_dict(self.det.parse_output(preds))
+        (fg_mask, *_), det_loss, items = self.det.get_assigned_targets_and_loss(student, batch)
+        bs = student["boxes"].shape[0]
+        teacher = self._teacher_forward(batch["img"])
+        if teacher["scores"].shape != student["scores"].shape:
+            raise RuntimeError(
+                f"teacher outputs {tuple(teacher['scores'].shape)} do not match the student's "
+                f"{tuple(student['scores'].shape)}: same classes, strides and image size are required"
+            )
+        if self.naive is not None:  # the control, exactly as users write it: (1 - a) * det + a * KD
+            kd = self.naive(student, teacher)
+            a = self.s.naive_alpha
+            items["kd_naive"] = kd.detach()
+            return torch.cat([(1 - a) * det_loss * bs, (a * kd).view(1)]), items
+        weight = anchor_weights(teacher, fg_mask, self.s.weighting)
+        scale = kd_scale(self.s.schedule, self.epoch, self.epochs)
+        kd_total = det_loss.new_zeros(())
+        for name, w, term in self.terms:
+            value = term(student, teacher, weight)
+            items[f"kd_{name}"] = value.detach()
+            kd_total = kd_total + w * value
+        return torch.cat([det_loss * bs, (scale * kd_total * bs).view(1)]), items
+
+
+class DistillationTrainer(DetectionTrainer):
+    """Ultralytics' DetectionTrainer with a teacher; settings from ``YOLOPRESS_DISTILL``."""
+
+    def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
+        super().__init__(cfg, overrides, _callbacks)
+        self.kd = DistillSettings.from_env()
+        self.kd_criterion: DistillCriterion | None = None
+        # A DDP worker is rebuilt with the parent's callbacks, which already hold these two
+        for event, hook in (("on_pretrain_routine_end", _attach_criterion), ("on_train_epoch_start", _set_epoch)):
+            if hook not in self.callbacks[event]:
+                self.add_callback(event, hook)
+
+    def build_optimizer(self, model, *args, **kwargs):
+        # The criterion (with its trainable adapters) must exist before the optimizer is built;
+        # it is attached to the student only after the EMA copy is made (see _attach_criterion),
+        # so the EMA, validation and checkpoints never carry the teacher.
+        student = unwrap_model(model)
+        teacher = load_teacher(self.kd.teacher, self.device)
+        check_class_names(teacher.names, self.data["names"], Path(self.kd.teacher), Path(self.args.data))
+        self.kd_criterion = DistillCriterion(student, teacher, self.kd, self.epochs)
+        optimizer = super().build_optimizer(model, *args, **kwargs)
+        if params := self.kd_criterion.parameters():
+            optimizer.add_param_group({"params": params, "weight_decay": 0.0, "param_group": "kd"})
+        return optimizer
+
+    def optimizer_step(self):
+        # The adapters live outside the DDP-wrapped student, so DDP does not average their gradients
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            for p in self.kd_criterion.parameters():
+                if p.grad is not None:
+                    torch.distributed.all_reduce(p.grad)
+                    p.grad /= self.world_size
+        super().optimizer_step()
+
+
+def _attach_criterion(trainer: DistillationTrainer) -> None:
+    unwrap_model(trainer.model).criterion = trainer.kd_criterion
+
+
+def _set_epoch(trainer: DistillationTrainer) -> None:
+    trainer.kd_criterion.epoch = trainer.epoch
+
+
+def run_stage(ctx) -> StageResult:
+    """The ``distill`` stage: the student trained as in ``native``, with the same settings, plus the teacher."""
+    from yolopress.train import _check_model_source, _median, _summary, train
+
+    dc, sc = ctx.cfg.distill, ctx.cfg.student
+    teacher = ctx.inputs["teacher"].path("model")
+    data_yaml = ctx.inputs["data"].path("data_yaml")
+    check_teacher(teacher, data_yaml)  # before any training starts, not in the middle of its set-up
+    settings = DistillSettings(
+        teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"}
+    )
+    settings.to_env()
+    model = _check_model_source(sc.model, "student.model")
+    box: dict = {}
+    _, metrics = train(
+        model,
+        sc,
+        ctx.cfg,
+        data_yaml,
+        ctx.out,
+        f"distill {Path(model).stem}",
+        trainer=DistillationTrainer,
+        on_trainer=lambda t: box.setdefault("trainer", t),
+    )
+    times = box["trainer"].kd_criterion.teacher_ms
+    metrics["teacher_forward_ms"] = _median(times[len(times) // max(sc.epochs, 1) :] or times)
+    terms = "naive logit KD" if dc.loss == "naive" else "+".join(n for n, _, _ in box["trainer"].kd_criterion.terms)
+    return StageResult(
+        {"model": "model.pt"},
+        {**metrics, "kd": {k: v for k, v in asdict(settings).items() if k != "teacher"}},
+        _summary(f"{Path(model).stem} {metrics['epochs']} epochs with {terms}", metrics),
+    )
+
+
+def check_teacher(teacher: Path, data_yaml: Path) -> None:
+    """Refuse a teacher that is not a detection model of the dataset's classes (names and order)."""
+    from ultralytics.nn.tasks import load_checkpoint
+
+    model = load_checkpoint(str(teacher))[0]
+    check_class_names(model.names, load_data_yaml(data_yaml).names, teacher, data_yaml)

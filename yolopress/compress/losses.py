@@ -1,0 +1,127 @@
+"""Distillation losses made for YOLO's anchor-free head: sigmoid scores per class, DFL box bins.
+
+Every loss takes the student's and the teacher's raw training outputs (the Ultralytics 8.4
+head dict: ``scores`` (B, nc, A) logits, ``boxes`` (B, 4 * reg_max, A) DFL logits, ``feats``
+the neck maps P3-P5) and a per-anchor weight (B, A), and returns a scalar that is
+
+- zero when the student's outputs equal the teacher's (KL divergences, not cross-entropies),
+- independent of batch size, image size and the number of anchors: sums over anchors are
+  divided by the sum of the weights, feature losses are means over channels and images of
+  distributions over space.
+
+``NaiveLogitKD`` is the control: the softmax logit KD users write first, which fails on YOLO.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_EPS = 1e-9
+
+
+def bernoulli_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, t: float) -> torch.Tensor:
+    """KL(teacher || student) of per-class Bernoulli distributions at temperature ``t``, elementwise."""
+    p = torch.sigmoid(teacher_logits / t)
+    # BCE(student; p) - BCE(teacher; p) = KL: zero when the logits match, unlike BCE alone (= entropy of p)
+    bce = F.binary_cross_entropy_with_logits
+    return bce(student_logits / t, p, reduction="none") - bce(teacher_logits / t, p, reduction="none")
+
+
+def _weighted_mean(per_anchor: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Sum over (B, A) of per-anchor losses times weights, divided by the weights' sum."""
+    return (per_anchor * weight).sum() / weight.sum().clamp(min=_EPS)
+
+
+class ClassificationKD(nn.Module):
+    """Sigmoid-score distillation: Bernoulli KL per class, summed over classes, weighted per anchor."""
+
+    def __init__(self, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.t = temperature
+
+    def forward(self, student: dict, teacher: dict, weight: torch.Tensor) -> torch.Tensor:
+        kl = bernoulli_kl(student["scores"].float(), teacher["scores"].float(), self.t).sum(1)  # (B, A)
+        return _weighted_mean(kl, weight) * self.t**2
+
+
+class LocalizationKD(nn.Module):
+    """Localisation distillation: KL between teacher and student DFL bin distributions of each box side."""
+
+    def __init__(self, reg_max: int, temperature: float = 1.0) -> None:
+        super().__init__()
+        self.reg_max, self.t = reg_max, temperature
+
+    def forward(self, student: dict, teacher: dict, weight: torch.Tensor) -> torch.Tensor:
+        b, _, a = student["boxes"].shape
+        s = student["boxes"].float().view(b, 4, self.reg_max, a)
+        t = teacher["boxes"].float().view(b, 4, self.reg_max, a)
+        kl = F.kl_div(F.log_softmax(s / self.t, 2), F.log_softmax(t / self.t, 2), reduction="none", log_target=True)
+        return _weighted_mean(kl.sum(2).mean(1), weight) * self.t**2  # sum over bins, mean over the 4 sides
+
+
+class ChannelWiseKD(nn.Module):
+    """Channel-wise distillation (Shu et al. 2021) on the neck maps, through trainable 1x1 adapters.
+
+    Each channel's activations are turned into a distribution over space (softmax at ``tau``);
+    the student (adapted to the teacher's width) matches the teacher's in KL, averaged over
+    channels, images and levels.
+    """
+
+    def __init__(self, student_channels: list[int], teacher_channels: list[int], tau: float = 1.0) -> None:
+        super().__init__()
+        if len(student_channels) != len(teacher_channels):
+            raise ValueError(f"student has {len(student_channels)} neck levels, teacher {len(teacher_channels)}")
+        self.tau = tau
+        pairs = zip(student_channels, teacher_channels, strict=True)
+        self.adapters = nn.ModuleList(nn.Conv2d(s, t, 1) for s, t in pairs)
+
+    def forward(self, student: dict, teacher: dict, weight: torch.Tensor | None = None) -> torch.Tensor:
+        losses = []
+        for adapter, s, t in zip(self.adapters, student["feats"], teacher["feats"], strict=True):
+            s = adapter(s.to(adapter.weight.dtype)).float().flatten(2)  # (B, C, HW)
+            t = t.float().flatten(2)
+            kl = F.kl_div(
+                F.log_softmax(s / self.tau, 2), F.log_softmax(t / self.tau, 2), reduction="none", log_target=True
+            )
+            losses.append(kl.sum(2).mean() * self.tau**2)
+        return torch.stack(losses).mean()
+
+
+class NaiveLogitKD(nn.Module):
+    """The control: softmax KL over class logits at every anchor, summed over anchors, batch mean.
+
+    This is what a classification-style distiller does to a detector: softmax treats the
+    sigmoid scores as one categorical distribution per anchor (there is no background class,
+    so thousands of empty anchors get a confident-looking distribution), the sum over anchors
+    makes its scale grow with image size, and T=10 flattens what little signal is left.
+    """
+
+    def __init__(self, temperature: float = 10.0) -> None:
+        super().__init__()
+        self.t = temperature
+
+    def forward(self, student: dict, teacher: dict, weight: torch.Tensor | None = None) -> torch.Tensor:
+        s = F.log_softmax(student["scores"].float() / self.t, 1)  # over classes
+        t = F.log_softmax(teacher["scores"].float() / self.t, 1)
+        kl = F.kl_div(s, t, reduction="none", log_target=True).sum(1)  # (B, A)
+        return kl.sum() / kl.shape[0] * self.t**2  # "batchmean" over a sum across anchors
+
+
+def anchor_weights(teacher: dict, fg_mask: torch.Tensor | None, mode: str) -> torch.Tensor:
+    """Where distillation should look, (B, A): the teacher's confidence, the assigner's foreground, or both.
+
+    Most anchors are background on which the teacher says nothing useful; weighting by the
+    teacher's best class score keeps its hard negatives and near-misses (the soft information),
+    the assigner's foreground keeps every labelled object even where the teacher is unsure.
+    """
+    conf = torch.sigmoid(teacher["scores"].float()).amax(1)
+    if mode == "teacher" or fg_mask is None:
+        return conf
+    fg = fg_mask.float()
+    if mode == "assigner":
+        return fg
+    if mode == "both":
+        return torch.maximum(conf, fg)
+    raise ValueError(f"unknown anchor weighting {mode!r}; use teacher, assigner or both")
