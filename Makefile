@@ -10,7 +10,7 @@ CONFIG ?= configs/default.yaml
 export YOLO_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup deploy test lint format bench clean
+.PHONY: setup deploy test lint format bench clean ship-teacher
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python && $(BIN)/python -c "import sys" 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
@@ -36,6 +36,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format yolopress tests benchmarks
 	$(BIN)/ruff check --fix yolopress tests benchmarks
+
+# Retrain the demo teacher from $(CONFIG) (no cache) and ship it in yolopress/assets: needed when the
+# demo data generator or the default teacher config changes (tests/unit/test_shipped_teacher.py says so).
+ship-teacher: $(STAMP)
+	$(BIN)/yolopress teacher $(CONFIG) name=ship-teacher --no-cache --force teacher
+	rm -rf yolopress/assets/stages/teacher-*
+	key=$$($(BIN)/python -c "import json; print(json.load(open('runs/ship-teacher/teacher/stage.json'))['key'])") && \
+	  cp -r runs/ship-teacher/teacher yolopress/assets/stages/teacher-$$key
 
 clean:
 	rm -rf runs .pytest_cache .ruff_cache

@@ -129,3 +129,26 @@ def test_teacher_is_reused_from_cache_in_a_new_run(tiny_run, tmp_path, monkeypat
     recs = Pipeline(load_config(cfg_path, ["export=null", "bench=null", "report=null"]), runs_dir=tmp_path).run()
     assert "teacher" not in calls and "native" in calls
     assert recs["teacher"].output_hash == records["teacher"].output_hash
+
+
+def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, monkeypatch):
+    import shutil
+
+    import yolopress.pipeline as pl
+
+    cfg_path, _, records = tiny_run
+    key = json.loads((records["teacher"].dir / "stage.json").read_text())["key"]
+    shipped = tmp_path / "assets"
+    shutil.copytree(records["teacher"].dir, shipped / "stages" / f"teacher-{key}")
+    monkeypatch.setattr(pl, "SHIPPED_CACHE", shipped)
+    monkeypatch.setenv("YOLOPRESS_CACHE", str(tmp_path / "empty-cache"))
+    calls = []
+    original = pl.Stage.run
+    monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
+    cfg = load_config(cfg_path, ["native=null", "distill=null", "export=null", "bench=null", "report=null"])
+    recs = Pipeline(cfg, runs_dir=tmp_path / "runs").run()
+    assert calls == ["data"] and recs["teacher"].output_hash == records["teacher"].output_hash
+    # a damaged shipped copy is not trusted: the teacher is trained instead
+    (shipped / "stages" / f"teacher-{key}" / "model.pt").write_bytes(b"damaged")
+    Pipeline(cfg, runs_dir=tmp_path / "runs2").run()
+    assert calls.count("teacher") == 1
