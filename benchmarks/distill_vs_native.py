@@ -42,10 +42,9 @@ VARIANTS: dict[str, tuple[str, list[str] | None]] = {
         "cls + LD + CWD, every weight doubled",
         ["native=null", "distill.cls=2", "distill.ld=2", "distill.cwd=2"],
     ),
-    "cwd_x4": ("cls + LD + CWD at weight 4", ["native=null", "distill.cwd=4"]),
     "distill": ("the config's distill (default: cls + LD + channel-wise feature KD on P3-P5)", None),
 }
-DEFAULT_VARIANTS = ["native", "naive", "cls_ld", "distill"]
+DEFAULT_VARIANTS = ["native", "naive", "cls", "cls_ld", "kd_x2", "distill"]
 OFF = ["export=null", "bench=null", "report=null"]
 
 

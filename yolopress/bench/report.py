@@ -171,10 +171,9 @@ def run_stage(ctx: StageContext) -> StageResult:
     outputs = write_report(report, ctx.out)
     rows = report.devices[0].rows
     parts = []
-    for m in _REFERENCES:
-        r = next((r for r in rows if r.model == m), None)
-        if r is not None:
-            parts.append(f"{m} {r.map50_95:.3f}")
+    for m in dict.fromkeys(r.model for r in rows):  # every model of the run, in pipeline order
+        r = next(r for r in rows if r.model == m)
+        parts.append(f"{m} {r.map50_95:.3f}")
     return StageResult(
         outputs, {"rows": len(rows)}, f"{ctx.run_dir / 'report' / 'report.md'} (mAP50-95 {', '.join(parts)})"
     )
