@@ -38,13 +38,14 @@ VARIANTS: dict[str, tuple[str, list[str] | None]] = {
     "naive": ("naive logit KD: softmax KL over classes, T=10, alpha=0.8", ["native=null", "distill.loss=naive"]),
     "cls": ("sigmoid-score KD only", ["native=null", "distill.ld=0", "distill.cwd=0"]),
     "cls_ld": ("sigmoid-score KD + DFL localisation KD", ["native=null", "distill.cwd=0"]),
+    "cwd": ("channel-wise feature KD on P3-P5 only", ["native=null", "distill.cls=0", "distill.ld=0"]),
     "kd_x2": (
         "cls + LD + CWD, every weight doubled",
         ["native=null", "distill.cls=2", "distill.ld=2", "distill.cwd=2"],
     ),
     "distill": ("the config's distill (default: cls + LD + channel-wise feature KD on P3-P5)", None),
 }
-DEFAULT_VARIANTS = ["native", "naive", "cls", "cls_ld", "kd_x2", "distill"]
+DEFAULT_VARIANTS = ["native", "naive", "cls", "cls_ld", "cwd", "kd_x2", "distill"]
 OFF = ["export=null", "bench=null", "report=null"]
 
 
