@@ -38,7 +38,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix yolopress tests benchmarks
 
 # Retrain the demo teacher from $(CONFIG) (no cache) and ship it in yolopress/assets: needed when the
-# demo data generator or the default teacher config changes (tests/unit/test_shipped_teacher.py says so).
+# demo data or the default teacher config changes (tests/unit/test_shipped_teacher.py says so).
 ship-teacher: $(STAMP)
 	$(BIN)/yolopress teacher $(CONFIG) name=ship-teacher --no-cache --force teacher
 	rm -rf yolopress/assets/stages/teacher-*

@@ -1,11 +1,16 @@
 """The demo teacher shipped in yolopress/assets is the one `make deploy` would train on this machine.
 
-If the demo data generator, the default teacher config, imgsz or seed change, the key changes
-and a fresh machine silently trains the teacher again (a quarter of an hour on 2 cores): this
-test says so. Fix: `make ship-teacher`, then commit yolopress/assets.
+Its key has two parts. The teacher settings (config section, imgsz, seed) are code: if they
+change without a new shipped teacher, this test fails. The generated data's hash also depends on
+the installed image libraries (a new OpenCV may draw or encode a pixel differently): then a fresh
+machine trains the teacher again, and this test is skipped with the reason, not failed, so a
+library release cannot turn CI red. Either way the fix is `make ship-teacher`, then commit
+yolopress/assets.
 """
 
 from pathlib import Path
+
+import pytest
 
 from yolopress.config import load_config
 from yolopress.pipeline import SHIPPED_CACHE, STAGES, Pipeline, _hash_outputs, read_record, stage_key
@@ -17,13 +22,19 @@ def test_shipped_teacher_matches_the_default_config(tmp_path):
     cfg = load_config(ROOT / "configs" / "default.yaml", ["export=null", "bench=null", "report=null"])
     records = Pipeline(cfg, runs_dir=tmp_path, use_cache=False).run(until="data")
     teacher = next(s for s in STAGES if s.name == "teacher")
-    key, _ = stage_key(teacher, cfg, {"data": records["data"]})
-    shipped = SHIPPED_CACHE / "stages" / f"teacher-{key}"
-    found = read_record(shipped)
-    have = sorted(p.name for p in (SHIPPED_CACHE / "stages").iterdir())
-    assert found is not None, (
-        f"no shipped demo teacher for key {key} (have: {have}); run `make ship-teacher` and commit yolopress/assets"
-    )
-    rec, meta = found
-    assert meta["key"] == key and _hash_outputs(shipped, rec.outputs) == rec.output_hash
+    key, parts = stage_key(teacher, cfg, {"data": records["data"]})
+    shipped = sorted((SHIPPED_CACHE / "stages").glob("teacher-*"))
+    assert len(shipped) == 1, f"expected one shipped teacher, found {shipped}"
+    rec, meta = read_record(shipped[0])
+    assert _hash_outputs(shipped[0], rec.outputs) == rec.output_hash, "shipped teacher files are damaged"
     assert meta["metrics"]["val_map50_95"] > 0.3  # a trained teacher, not a placeholder
+    shipped_parts = meta["key_parts"]
+    assert (shipped_parts["config"], shipped_parts["extra"]) == (parts["config"], parts["extra"]), (
+        "configs/default.yaml's teacher settings changed: run `make ship-teacher` and commit yolopress/assets"
+    )
+    if shipped_parts["inputs"] != parts["inputs"]:
+        pytest.skip(
+            "the generated demo data hashes differently on this machine (image library versions?), so the "
+            "shipped teacher is not used here and make deploy trains one; `make ship-teacher` refreshes it"
+        )
+    assert meta["key"] == key and shipped[0].name == f"teacher-{key}"
