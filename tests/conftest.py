@@ -36,13 +36,14 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def write_config(path: Path, **sections) -> Path:
-    """A tiny pipeline config: 1-epoch YOLO11n teacher and student at 64 px, short benchmarks."""
+    """A tiny pipeline config: 1-epoch YOLO11n teacher and student at 64 px, short pruning and benchmarks."""
     cfg = {
         "name": "tiny",
         "imgsz": TINY,
         "data": {"synth": {"n_train": 16, "n_val": 8, "n_test": 8, "imgsz": TINY}},
         "teacher": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
         "student": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
+        "prune": {"macs": 0.3, "steps": 2, "step_epochs": 1, "epochs": 1},
         "bench": {"warmup": 1, "min_iters": 3, "min_time_s": 0, "batches": [1, 2]},
     }
     cfg.update(sections)

@@ -133,6 +133,36 @@ class DistillConfig(_Section):
     naive_temperature: float = Field(10.0, gt=0)
 
 
+class PruneConfig(_Section):
+    """Channel pruning of the distilled student (or the native one), then recovery fine-tuning (docs/pruning.md).
+
+    The target is ``macs`` (share of MACs to remove) or ``latency_ms`` (model-only p50 on ``runtime``
+    at batch 1, on this machine); with neither, 30% of the MACs.
+    """
+
+    macs: float | None = Field(None, gt=0, le=0.9)
+    latency_ms: float | None = Field(None, gt=0)
+    runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"  # where a latency target is measured
+    importance: Literal["magnitude", "taylor", "bn_scale"] = "magnitude"
+    round_to: int | None = Field(8, ge=1)  # channel counts stay multiples of this (fast kernels); null: exact
+    taylor_batches: int = Field(2, ge=1)  # training batches whose loss gradients score channels (taylor)
+    steps: int = Field(2, ge=1)  # prune in this many steps, fine-tuning between them ...
+    step_epochs: int = Field(1, ge=0)  # ... for this many epochs
+    epochs: int = Field(6, ge=0)  # recovery fine-tuning after the last step
+    lr0: float = Field(0.001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
+    teacher: Literal["student", "teacher", "none"] = "student"  # distil from the unpruned student, the teacher, or not
+
+    @model_validator(mode="after")
+    def _one_target(self) -> PruneConfig:
+        if self.macs is not None and self.latency_ms is not None:
+            raise ValueError(
+                "set one pruning target (prune.macs: share of MACs to remove, or prune.latency_ms), the other to null"
+            )
+        if self.macs is None and self.latency_ms is None:
+            object.__setattr__(self, "macs", 0.3)  # bypasses validate_assignment, which would recurse
+        return self
+
+
 class ExportConfig(_Section):
     formats: list[Literal["onnx", "openvino"]] = Field(default_factory=lambda: ["onnx", "openvino"])
     opset: int = Field(17, ge=11)
@@ -173,6 +203,7 @@ class PipelineConfig(_Section):
     student: TrainConfig = Field(default_factory=TrainConfig)  # model and hyperparameters of every student stage
     native: dict[str, Any] | None = Field(default_factory=dict)  # the control: the student without a teacher
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
+    prune: PruneConfig | None = Field(default_factory=PruneConfig)
     export: ExportConfig | None = Field(default_factory=ExportConfig)
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
@@ -190,6 +221,16 @@ class PipelineConfig(_Section):
     def _distill_needs_teacher(self) -> PipelineConfig:
         if self.distill is not None and self.teacher is None:
             raise ValueError("distill needs a teacher: set `teacher` (weights or a model to train) or `distill: null`")
+        return self
+
+    @model_validator(mode="after")
+    def _prune_needs_a_student(self) -> PipelineConfig:
+        if self.prune is None:
+            return self
+        if self.distill is None and self.native is None:
+            raise ValueError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
+        if self.prune.teacher == "teacher" and self.teacher is None:
+            raise ValueError("prune.teacher: teacher needs a `teacher` section; use prune.teacher=student or none")
         return self
 
     @field_validator("native")

@@ -92,7 +92,7 @@ def _train_key(cfg: PipelineConfig) -> dict:
 
 
 # Stages whose output is a model checkpoint (``model``), in pipeline order: what export and bench measure.
-MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "distill")
+MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "distill", "prune")
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key),
@@ -117,6 +117,13 @@ STAGES: tuple[Stage, ...] = (
         lambda c: None if c.distill is None else {"distill": c.distill, "student": c.student},
         ("data", "teacher"),
         extra_key=_train_key,
+    ),
+    Stage(
+        "prune",
+        "yolopress.compress.prune_stage:run_stage",
+        lambda c: None if c.prune is None else {"prune": c.prune, "student": c.student, "distill": c.distill},
+        ("data", "teacher", "native", "distill"),
+        extra_key=lambda c: {**_train_key(c), "threads": c.bench.threads if c.bench and c.prune.latency_ms else None},
     ),
     Stage(
         "export", "yolopress.export.stage:run", lambda c: c.export, MODEL_STAGES, extra_key=lambda c: {"imgsz": c.imgsz}

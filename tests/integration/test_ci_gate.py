@@ -34,6 +34,7 @@ def pico_report(tmp_path_factory) -> Path:
         teacher={"weights": str(PICO)},
         native=None,
         distill=None,
+        prune=None,
         bench={"warmup": 5, "min_iters": 30, "min_time_s": 0.5, "batches": [1], "e2e": False},
     )
     records = Pipeline(load_config(cfg), runs_dir=root / "runs").run()

@@ -67,4 +67,6 @@ def test_help_lists_commands(flag, capsys):
     with pytest.raises(SystemExit):
         main([flag])
     out = capsys.readouterr().out
-    assert all(c in out for c in ("deploy", "teacher", "native", "distill", "export", "bench", "report", "data"))
+    assert all(
+        c in out for c in ("deploy", "teacher", "native", "distill", "prune", "export", "bench", "report", "data")
+    )

@@ -1,4 +1,4 @@
-"""The whole tiny pipeline (data, teacher, native, distill, export, bench, report) on a 2-core CPU."""
+"""The whole tiny pipeline (data, teacher, native, distill, prune, export, bench, report) on a 2-core CPU."""
 
 import json
 
@@ -11,7 +11,7 @@ from yolopress.pipeline import Pipeline
 
 def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
     _, runs, records = tiny_run
-    assert list(records) == ["data", "teacher", "native", "distill", "export", "bench", "report"]
+    assert list(records) == ["data", "teacher", "native", "distill", "prune", "export", "bench", "report"]
     for name, rec in records.items():
         meta = json.loads((runs / "tiny" / name / "stage.json").read_text())
         assert meta["output_hash"] == rec.output_hash and meta["wall_time_s"] >= 0
@@ -50,13 +50,32 @@ def test_distill_logs_kd_columns_and_step_times(tiny_run):
     assert records["native"].metrics["step_time_ms"] > 0
 
 
+def test_prune_gives_a_smaller_plain_checkpoint_recovered_with_distillation(tiny_run):
+    import csv
+
+    from yolopress._ultralytics import YOLO
+    from yolopress.compress.prune import count_macs
+
+    _, runs, records = tiny_run
+    m = records["prune"].metrics
+    assert m["source"] == "distill" and m["teacher"] == "student" and [s["step"] for s in m["steps"]] == [1, 2]
+    assert m["steps"][0]["macs_removed"] < m["macs_removed"] and m["macs_removed"] >= 0.3
+    pruned, distilled = (YOLO(str(records[s].path("model"))).model.float() for s in ("prune", "distill"))
+    assert count_macs(pruned, 64)[0] <= 0.7 * count_macs(distilled, 64)[0]
+    assert m["params"] == sum(p.numel() for p in pruned.parameters())
+    for step in (1, 2):  # each fine-tuning kept the pruned architecture and distilled from the unpruned student
+        with open(runs / "tiny" / "prune" / f"step{step}" / "train" / "results.csv") as f:
+            assert all(float(r["train/kd_cwd"]) > 0 for r in csv.DictReader(f))
+    assert not list((runs / "tiny" / "prune").glob("step*/*.pt"))  # intermediate checkpoints are not kept
+
+
 def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     _, _, records = tiny_run
     report = json.loads(records["report"].path("report_json").read_text())
     assert report["schema_version"] == SCHEMA_VERSION and report["split"] == "test"
     rows = report["devices"][0]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
-        (m, rt) for m in ("teacher", "native", "distill") for rt in ("torch", "onnxruntime", "openvino")
+        (m, rt) for m in ("teacher", "native", "distill", "prune") for rt in ("torch", "onnxruntime", "openvino")
     }
     for r in rows:
         assert 0.0 <= r["map50_95"] <= r["map50"] + 1e-9 <= 1.0 + 1e-9
@@ -145,7 +164,9 @@ def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, mo
     calls = []
     original = pl.Stage.run
     monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
-    cfg = load_config(cfg_path, ["native=null", "distill=null", "export=null", "bench=null", "report=null"])
+    cfg = load_config(
+        cfg_path, ["native=null", "distill=null", "prune=null", "export=null", "bench=null", "report=null"]
+    )
     recs = Pipeline(cfg, runs_dir=tmp_path / "runs").run()
     assert calls == ["data"] and recs["teacher"].output_hash == records["teacher"].output_hash
     # a damaged shipped copy is not trusted: the teacher is trained instead

@@ -1,0 +1,378 @@
+"""Structured channel pruning of Ultralytics YOLO detection models on torch-pruning's dependency graph.
+
+Pruning removes whole channels: every convolution, BatchNorm and concatenation that shares a
+channel with a removed one shrinks with it, so the result is a smaller dense model (fewer
+parameters, fewer MACs, a smaller ONNX), made of the same Ultralytics classes as the original.
+``YOLO(path)`` loads it, ``yolo val`` evaluates it and the ONNX/OpenVINO exporters export it.
+
+What needs care in YOLOv8/YOLO11, and how it is handled:
+
+- C2f, C3k2 and C2PSA split the output of their first convolution in two halves (``chunk`` or
+  ``split``). torch-pruning's index mapping through a split that feeds a concatenation is wrong
+  for these blocks (measured with torch-pruning 1.6.1: it maps concat indices onto the split's
+  input and fails with an out-of-range index). So before pruning, each such block's ``cv1`` is
+  cut into two independent convolutions, one per half (:class:`_HalvedCSP`); after pruning they
+  are merged back. The block's code still splits in two equal halves, so both halves must keep the
+  same number of channels: every group loses the same share of its channels (local pruning), and
+  the halves are groups of the same size, so they keep the same count.
+- Attention (C2PSA's ``Attention``) reshapes its channels into heads; its convolutions are kept,
+  and with them the residual stream they add into. The FFN's hidden channels are pruned.
+- The Detect head's last convolutions (box distribution and class scores) and the DFL keep their
+  outputs, so the head's outputs and the number of classes stay as they were.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+MAX_CHANNEL_RATIO = 0.9  # never remove more than this share of any layer's channels
+BISECTION_STEPS = 8  # the channel share is found to within MAX_CHANNEL_RATIO / 256
+
+
+class PruneError(ValueError):
+    """A pruning request that cannot be met, worded for the person who made it."""
+
+    def __init__(self, message: str, reachable: float | None = None) -> None:
+        super().__init__(message)
+        self.reachable = reachable  # the largest share of MACs that can be removed, when that was the problem
+
+
+def _csp_types() -> tuple[type, type]:
+    from ultralytics.nn.modules.block import C2PSA, C2f
+
+    return C2f, C2PSA  # C3k2 and C2fPSA are C2f subclasses
+
+
+class _HalvedCSP(nn.Module):
+    """A C2f/C3k2/C2PSA block whose first convolution is two convolutions, one per half; the same function.
+
+    It shares ``m`` and ``cv2`` with the original block, so pruning it prunes the original's modules in place.
+    """
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self.a, self.b = _split_conv(block.cv1, block.c)
+        self.m, self.cv2 = block.m, block.cv2
+        self.psa = isinstance(block, _csp_types()[1])
+        self.original = [block]  # a list, so the original is not a registered submodule
+        for attr in ("f", "i", "type", "np"):  # Ultralytics' routing attributes on top-level layers
+            if hasattr(block, attr):
+                setattr(self, attr, getattr(block, attr))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a, b = self.a(x), self.b(x)
+        if self.psa:
+            return self.cv2(torch.cat((a, self.m(b)), 1))
+        y = [a, b]
+        y.extend(m(y[-1]) for m in self.m)
+        return self.cv2(torch.cat(y, 1))
+
+    def restore(self) -> nn.Module:
+        """The original block class with the pruned modules, its first convolution merged back."""
+        block = self.original[0]
+        if self.a.conv.out_channels != self.b.conv.out_channels:  # the block's code splits in two equal halves
+            raise RuntimeError(f"halves of {type(block).__name__} pruned unequally: {self.a.conv} vs {self.b.conv}")
+        block.cv1 = _merge_convs(self.a, self.b)
+        block.m, block.cv2 = self.m, self.cv2
+        block.c = self.a.conv.out_channels
+        return block
+
+
+def _split_conv(conv: nn.Module, c: int) -> tuple[nn.Module, nn.Module]:
+    """Two copies of an Ultralytics ``Conv`` (conv + BN + act), holding output channels [:c] and [c:]."""
+    halves = []
+    for sl in (slice(0, c), slice(c, None)):
+        half = copy.deepcopy(conv)
+        half.act = conv.act  # Ultralytics shares one activation module between all Convs
+        half.conv.weight = _sliced(conv.conv.weight, sl)
+        half.conv.out_channels = half.conv.weight.shape[0]
+        _slice_bn(half.bn, conv.bn, sl)
+        halves.append(half)
+    return halves[0], halves[1]
+
+
+def _sliced(param: nn.Parameter, sl: slice) -> nn.Parameter:
+    """A slice of a parameter, with the same slice of its gradient (the Taylor criterion reads it)."""
+    out = nn.Parameter(param.data[sl].clone(), requires_grad=param.requires_grad)
+    if param.grad is not None:
+        out.grad = param.grad[sl].clone()
+    return out
+
+
+def _slice_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, sl: slice) -> None:
+    dst.weight = _sliced(src.weight, sl)
+    dst.bias = _sliced(src.bias, sl)
+    dst.running_mean = src.running_mean[sl].clone()
+    dst.running_var = src.running_var[sl].clone()
+    dst.num_features = dst.weight.shape[0]
+
+
+def _merge_convs(a: nn.Module, b: nn.Module) -> nn.Module:
+    merged = copy.deepcopy(a)
+    merged.act = a.act
+    merged.conv.weight = nn.Parameter(torch.cat([a.conv.weight.data, b.conv.weight.data]))
+    merged.conv.out_channels = merged.conv.weight.shape[0]
+    for name in ("weight", "bias"):
+        setattr(merged.bn, name, nn.Parameter(torch.cat([getattr(a.bn, name).data, getattr(b.bn, name).data])))
+    merged.bn.running_mean = torch.cat([a.bn.running_mean, b.bn.running_mean])
+    merged.bn.running_var = torch.cat([a.bn.running_var, b.bn.running_var])
+    merged.bn.num_features = merged.conv.out_channels
+    return merged
+
+
+def _replace(model: nn.Module, match: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]) -> int:
+    """Replace every submodule for which ``match`` holds by ``make(submodule)``; returns how many."""
+    count = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if match(child):
+                setattr(parent, name, make(child))
+                count += 1
+    return count
+
+
+def halve_csp_blocks(model: nn.Module) -> int:
+    return _replace(model, lambda m: isinstance(m, _csp_types()) and not isinstance(m, _HalvedCSP), _HalvedCSP)
+
+
+def restore_csp_blocks(model: nn.Module) -> int:
+    return _replace(model, lambda m: isinstance(m, _HalvedCSP), lambda m: m.restore())
+
+
+def protected_layers(model: nn.Module) -> list[nn.Module]:
+    """Layers whose output channels must stay: the head's output convolutions, the DFL and attention."""
+    from ultralytics.nn.modules.block import Attention
+    from ultralytics.nn.modules.head import Detect
+
+    head = model.model[-1]
+    if not isinstance(head, Detect):
+        raise PruneError(f"yolopress prunes detection models; this model ends in {type(head).__name__}")
+    keep: list[nn.Module] = []
+    if isinstance(getattr(head, "dfl", None), nn.Module):
+        keep.append(head.dfl)
+    for name in ("cv2", "cv3", "one2one_cv2", "one2one_cv3"):
+        for branch in getattr(head, name, None) or []:
+            keep.append(branch[-1])
+    for m in model.modules():
+        if isinstance(m, Attention):
+            keep.extend((m.qkv, m.proj, m.pe))
+    return keep
+
+
+def count_macs(model: nn.Module, imgsz: int) -> tuple[int, int]:
+    """(MACs, parameters) of one forward pass at ``imgsz`` x ``imgsz``.
+
+    MACs of the convolutions and linear layers, the ones that cost time (BatchNorm folds into the
+    convolution at export); counted with hooks on one forward pass.
+    """
+    total = [0]
+
+    def hook(m: nn.Module, _inp, out: torch.Tensor) -> None:
+        if isinstance(m, nn.Conv2d):
+            k = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]  # in/groups * kh * kw
+            total[0] += out.numel() // out.shape[0] * k
+        else:
+            total[0] += out.numel() // out.shape[0] * m.in_features
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    p = next(model.parameters())
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, 3, imgsz, imgsz, device=p.device, dtype=p.dtype))
+    finally:
+        model.train(was_training)
+        for h in handles:
+            h.remove()
+    return int(total[0]), int(sum(q.numel() for q in model.parameters()))
+
+
+IMPORTANCE = ("magnitude", "taylor", "bn_scale")
+
+
+def make_importance(name: str):
+    """A torch-pruning importance criterion: group L2 magnitude, first-order Taylor (data) or BN scale."""
+    import torch_pruning as tp
+
+    if name == "magnitude":
+        return tp.importance.GroupMagnitudeImportance(p=2)
+    if name == "taylor":
+        return tp.importance.GroupTaylorImportance()
+    if name == "bn_scale":
+        return tp.importance.BNScaleImportance()
+    raise PruneError(f"unknown importance {name!r}; use one of {', '.join(IMPORTANCE)}")
+
+
+@dataclass
+class PruneReport:
+    macs_before: int
+    macs_after: int
+    params_before: int
+    params_after: int
+    channel_share: float  # share of each prunable group's channels removed
+
+    @property
+    def macs_ratio(self) -> float:
+        """Share of MACs removed."""
+        return 1 - self.macs_after / self.macs_before
+
+    def as_dict(self) -> dict:
+        return {
+            "macs_before": self.macs_before,
+            "macs_after": self.macs_after,
+            "params_before": self.params_before,
+            "params_after": self.params_after,
+            "macs_removed": round(self.macs_ratio, 4),
+            "channel_share": round(self.channel_share, 4),
+        }
+
+
+def prune(
+    model: nn.Module,
+    macs_target: int,
+    imgsz: int,
+    importance: str = "magnitude",
+    gradients: Callable[[nn.Module], None] | None = None,
+    round_to: int | None = None,
+) -> PruneReport:
+    """Prune ``model`` in place until its MACs are at most ``macs_target``.
+
+    Every prunable group of coupled channels loses the same share of its channels (local pruning),
+    the least important first. Channel counts depend only on that share, so the share is found
+    by bisection on copies, then the model is pruned once with the chosen ``importance``;
+    ``gradients(model)`` must fill ``.grad`` for the Taylor criterion. ``round_to`` keeps every
+    pruned group's channel count a multiple of it (CPU and GPU kernels run faster on such counts).
+    Raises :class:`PruneError` (model unchanged) when even the largest allowed share misses the target.
+    """
+    if importance == "taylor" and gradients is None:
+        raise PruneError("the taylor importance needs training batches to compute gradients on")
+    macs_before, params_before = count_macs(model, imgsz)
+
+    def macs_at(share: float) -> int:
+        trial = copy.deepcopy(model)
+        _prune_share(trial, share, imgsz, "magnitude", round_to)
+        return count_macs(trial, imgsz)[0]
+
+    if macs_before <= macs_target:
+        share = 0.0
+    elif (floor := macs_at(MAX_CHANNEL_RATIO)) > macs_target:
+        reachable = math.floor((1 - floor / macs_before) * 100) / 100
+        raise PruneError(
+            f"cannot remove {1 - macs_target / macs_before:.0%} of the MACs: removing {MAX_CHANNEL_RATIO:.0%} of every "
+            f"prunable layer's channels removes only {1 - floor / macs_before:.0%} (the head's output layers and "
+            f"attention stay). Ask for less (prune.macs <= {reachable:.2f}) or start from a smaller model.",
+            reachable=reachable,
+        )
+    else:
+        share = smallest_meeting(lambda x: macs_at(x) <= macs_target, MAX_CHANNEL_RATIO, BISECTION_STEPS)
+    if share > 0:
+        if gradients is not None:
+            model.zero_grad(set_to_none=True)
+            gradients(model)
+        _prune_share(model, share, imgsz, importance, round_to)
+        model.zero_grad(set_to_none=True)
+    macs_after, params_after = count_macs(model, imgsz)
+    return PruneReport(macs_before, macs_after, params_before, params_after, share)
+
+
+def smallest_meeting(meets: Callable[[float], bool], hi: float, steps: int) -> float:
+    """Bisection on [0, hi] for the smallest x with ``meets(x)``, given ``meets(hi)`` and a monotone ``meets``."""
+    lo = 0.0
+    for _ in range(steps):
+        mid = (lo + hi) / 2
+        if meets(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def kept_channels(channels: int, share: float, round_to: int | None) -> int:
+    """How many of a group's ``channels`` stay when ``share`` of them is removed.
+
+    With ``round_to``, the count is the nearest multiple of it (never 0); a group smaller than
+    ``round_to`` is left whole. Monotone in ``share``, so a MACs target can be bisected.
+    """
+    if not round_to:
+        return max(1, channels - int(channels * share))
+    if channels < round_to:
+        return channels
+    return min(channels, max(round_to, round(channels * (1 - share) / round_to) * round_to))
+
+
+def _prune_share(model: nn.Module, share: float, imgsz: int, importance: str, round_to: int | None = None) -> None:
+    """Remove ``share`` of the channels of every prunable group of ``model``, in place, least important first."""
+    import torch_pruning as tp
+
+    was_training = model.training
+    halve_csp_blocks(model)
+    try:
+        for p in model.parameters():
+            p.requires_grad_(True)  # tracing follows grad_fn; a loaded checkpoint may have them off
+        x = torch.zeros(1, 3, imgsz, imgsz, device=next(model.parameters()).device)
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=x)
+        ignored = [m for layer in protected_layers(model) for m in layer.modules()]
+        ignored += _halves_to_keep(model, graph, ignored)
+        score = make_importance(importance)
+        for group in list(graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d])):
+            root = group[0][0].target.module
+            channels = graph.get_out_channels(root)
+            keep = kept_channels(channels, share, round_to)
+            if keep >= channels:
+                continue
+            group = graph.get_pruning_group(root, tp.prune_conv_out_channels, list(range(channels)))
+            idxs = score(group).argsort()[: channels - keep].tolist()
+            graph.get_pruning_group(root, tp.prune_conv_out_channels, idxs).prune()
+    finally:
+        restore_csp_blocks(model)
+        model.train(was_training)
+
+
+def _halves_to_keep(model: nn.Module, graph, ignored: list[nn.Module]) -> list[nn.Module]:
+    """Both halves of a block stay whole when one of them cannot be pruned (C2PSA: the attention side)."""
+    import torch_pruning as tp
+
+    keep: list[nn.Module] = []
+    for block in (m for m in model.modules() if isinstance(m, _HalvedCSP)):
+        for half in (block.a, block.b):
+            group = graph.get_pruning_group(half.conv, tp.prune_conv_out_channels, list(range(half.conv.out_channels)))
+            if any(graph.is_out_channel_pruning_fn(dep.handler) and dep.target.module in ignored for dep, _ in group):
+                keep += [*block.a.modules(), *block.b.modules()]
+                break
+    return keep
+
+
+def check_consistent(model: nn.Module, imgsz: int, expected: Iterable[torch.Size] | None = None) -> None:
+    """A forward pass in eval and train mode; raises if the pruned model is not a working detector."""
+    x = torch.zeros(1, 3, imgsz, imgsz, device=next(model.parameters()).device)
+    was_training = model.training
+    try:
+        with torch.no_grad():
+            model.eval()
+            y = model(x)
+            y = y[0] if isinstance(y, tuple) else y
+            if expected is not None and tuple(y.shape) != tuple(expected):
+                raise RuntimeError(f"pruned model outputs {tuple(y.shape)}, expected {tuple(expected)}")
+    finally:
+        model.train(was_training)
+
+
+def save_checkpoint(model: nn.Module, source: Path, dest: Path, meta: dict) -> None:
+    """Save ``model`` as an Ultralytics checkpoint shaped like ``source`` (same names, args, dates)."""
+    from ultralytics.utils.patches import torch_load
+
+    ckpt = torch_load(source, map_location="cpu", weights_only=False)
+    model = copy.deepcopy(model).cpu().half()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    ckpt.update(model=None, ema=model, optimizer=None, epoch=-1, updates=None, yolopress_prune=meta)
+    tmp = dest.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(dest)

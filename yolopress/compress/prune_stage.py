@@ -1,0 +1,272 @@
+"""The ``prune`` stage: prune the student in steps, fine-tune between them, then recover with distillation.
+
+The student (the distilled one, or the native one when distillation is off) loses a share of its
+MACs in ``steps`` equal steps; after each step but the last it is fine-tuned for ``step_epochs``,
+after the last for ``epochs`` (recovery). Fine-tuning runs Ultralytics' trainer (the distillation
+trainer when ``prune.teacher`` is ``student``, the unpruned model, or ``teacher``), with one
+change: the trainer keeps the pruned architecture instead of rebuilding the model from its YAML.
+
+A latency target is turned into a MACs target first: the student is pruned (without training)
+to a bisected share of MACs, exported for the named runtime and timed, until the smallest share
+that meets the target is found. Channel counts depend only on that share, so the fine-tuned
+model has exactly the architecture that was timed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from ultralytics.models.yolo.detect import DetectionTrainer
+
+from yolopress import ui
+from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher
+from yolopress.compress.prune import (
+    PruneError,
+    check_consistent,
+    count_macs,
+    prune,
+    save_checkpoint,
+    smallest_meeting,
+)
+from yolopress.config import ConfigError, DistillConfig, PipelineConfig, PruneConfig
+from yolopress.pipeline import StageContext, StageResult
+
+MAX_MACS_RATIO = 0.9  # the most a latency search will try to remove
+LATENCY_PROBES = 6  # bisection steps of a latency target: the MACs share is found to within 1/64 of its range
+
+
+class _KeepArchitecture:
+    """Train the loaded (pruned) model itself: Ultralytics would rebuild it from its YAML at full width."""
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        if isinstance(weights, nn.Module):
+            return weights
+        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+
+class PrunedTrainer(_KeepArchitecture, DetectionTrainer):
+    pass
+
+
+class PrunedDistillationTrainer(_KeepArchitecture, DistillationTrainer):
+    pass
+
+
+def load_model(path: Path) -> nn.Module:
+    from ultralytics.nn.tasks import load_checkpoint
+
+    return load_checkpoint(str(path))[0].float()
+
+
+def taylor_gradients(data_yaml: Path, imgsz: int, batches: int, batch_size: int):
+    """A function that fills ``.grad`` of a model with the detection loss on the first training batches.
+
+    Images are letterboxed without augmentation; BatchNorm layers run in eval mode so their
+    running statistics are not changed by the scoring passes.
+    """
+    from ultralytics.cfg import get_cfg
+    from ultralytics.data import build_dataloader, build_yolo_dataset
+    from ultralytics.data.utils import check_det_dataset
+
+    data = check_det_dataset(str(data_yaml))
+    args = get_cfg(overrides={"imgsz": imgsz, "data": str(data_yaml), "task": "detect"})
+    dataset = build_yolo_dataset(args, data["train"], batch_size, data, mode="val")
+    loader = build_dataloader(dataset, batch_size, workers=0, shuffle=False)
+    cached = [b for _, b in zip(range(batches), loader, strict=False)]
+
+    def gradients(model: nn.Module) -> None:
+        was_training = model.training
+        model.train()
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+        model.args = args
+        criterion = model.init_criterion()
+        device = next(model.parameters()).device
+        for b in cached:
+            b = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+            b["img"] = b["img"].float() / 255
+            loss, _ = criterion(model(b["img"]), b)
+            loss.sum().backward()
+        model.train(was_training)
+
+    return gradients
+
+
+def prune_checkpoint(
+    src: Path,
+    dest: Path,
+    macs_target: int,
+    imgsz: int,
+    importance: str = "magnitude",
+    gradients=None,
+    round_to: int | None = None,
+) -> dict:
+    """Prune the checkpoint ``src`` to at most ``macs_target`` MACs; write an Ultralytics checkpoint ``dest``."""
+    model = load_model(src).eval()
+    with torch.no_grad():
+        expected = tuple(model(torch.zeros(1, 3, imgsz, imgsz))[0].shape)
+    report = prune(model, macs_target, imgsz, importance, gradients, round_to)
+    check_consistent(model, imgsz, expected)
+    meta = {**report.as_dict(), "importance": importance, "round_to": round_to}
+    save_checkpoint(model, src, dest, meta)
+    return meta
+
+
+def measure_latency(pt: Path, runtime: str, imgsz: int, threads: int | None, work: Path) -> float:
+    """Model-only p50 latency (ms, batch 1) of a checkpoint exported for ``runtime``."""
+    from yolopress.bench.latency import LatencySettings, model_latency
+    from yolopress.export.onnx import export_onnx
+    from yolopress.export.openvino import export_openvino
+    from yolopress.runtime import load_runner
+
+    path = export_onnx(pt, work, imgsz) if runtime == "onnxruntime" else export_openvino(pt, work, imgsz)
+    x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
+    with load_runner(path, runtime, imgsz, batch=1, threads=threads) as runner:
+        return float(model_latency(runner, x, LatencySettings(min_iters=100, min_time_s=1.5))["p50_ms"])
+
+
+def ratio_for_latency(src: Path, pc: PruneConfig, imgsz: int, threads: int | None, work: Path) -> tuple[float, dict]:
+    """The smallest share of MACs whose pruned model meets ``pc.latency_ms`` on ``pc.runtime``, by bisection."""
+    base = count_macs(load_model(src), imgsz)[0]
+    probes: dict[str, float] = {}
+
+    def latency(ratio: float) -> float:
+        d = work / f"probe-{ratio:.3f}"
+        d.mkdir(parents=True, exist_ok=True)
+        pt = src
+        if ratio > 0:
+            prune_checkpoint(src, d / "model.pt", int(base * (1 - ratio)), imgsz, round_to=pc.round_to)
+            pt = d / "model.pt"
+        ms = measure_latency(pt, pc.runtime, imgsz, threads, d)
+        probes[f"{ratio:.3f}"] = round(ms, 3)
+        ui.info(f"latency probe: {ratio:.0%} fewer MACs → p50 {ms:.2f} ms on {pc.runtime}")
+        shutil.rmtree(d, ignore_errors=True)
+        return ms
+
+    target = pc.latency_ms
+    if latency(0.0) <= target:
+        return 0.0, probes
+    hi = MAX_MACS_RATIO
+    try:
+        at_hi = latency(hi)
+    except PruneError as e:  # this model cannot lose that much: probe the most it can
+        if e.reachable is None:
+            raise
+        hi = e.reachable
+        at_hi = latency(hi)
+    if at_hi > target:
+        raise PruneError(
+            f"prune.latency_ms={target}: even with {hi:.0%} fewer MACs the student takes {at_hi:.2f} ms on "
+            f"{pc.runtime} here; ask for more than that, or start from a smaller student model"
+        )
+    return smallest_meeting(lambda r: latency(r) <= target, hi, LATENCY_PROBES), probes
+
+
+def fine_tune(pt: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, epochs: int, teacher: Path | None, desc: str):
+    """Fine-tune the pruned checkpoint ``pt`` into ``out/model.pt`` with the student's settings and ``prune.lr0``."""
+    from yolopress.train import train
+
+    tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.prune.lr0, "warmup_epochs": 0.0})
+    if teacher is None:
+        return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedTrainer)[1]
+    dc = cfg.distill or DistillConfig()
+    DistillSettings(
+        teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"}
+    ).to_env()
+    return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedDistillationTrainer)[1]
+
+
+def prune_and_recover(
+    src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None, macs_ratio: float
+) -> list[dict]:
+    """Prune ``src`` by ``macs_ratio`` of its MACs in ``prune.steps`` steps with fine-tuning; writes ``out/model.pt``.
+
+    Returns one record per step: MACs and parameters after it, and the val mAP after its fine-tuning.
+    """
+    pc, imgsz = cfg.prune, cfg.imgsz
+    base = count_macs(load_model(src), imgsz)[0]
+    # Fail before any training if the total cannot be reached (raises PruneError with the reachable share)
+    prune(load_model(src).eval(), int(base * (1 - macs_ratio)), imgsz, round_to=pc.round_to)
+    gradients = (
+        taylor_gradients(data_yaml, imgsz, pc.taylor_batches, cfg.student.batch) if pc.importance == "taylor" else None
+    )
+    current, history = src, []
+    for step in range(1, pc.steps + 1):
+        step_dir = out / f"step{step}"
+        step_dir.mkdir(parents=True, exist_ok=True)
+        target = int(base * (1 - macs_ratio * step / pc.steps))
+        meta = prune_checkpoint(current, step_dir / "pruned.pt", target, imgsz, pc.importance, gradients, pc.round_to)
+        epochs = pc.step_epochs if step < pc.steps else pc.epochs
+        record = {
+            "step": step,
+            "macs": meta["macs_after"],
+            "macs_removed": round(1 - meta["macs_after"] / base, 4),
+            "params": meta["params_after"],
+            "epochs": epochs,
+        }
+        current = step_dir / "pruned.pt"
+        if epochs:
+            metrics = fine_tune(current, cfg, data_yaml, step_dir, epochs, teacher, f"prune {step}/{pc.steps}")
+            current = step_dir / "model.pt"
+            record.update(val_map50_95=metrics["val_map50_95"], val_map50=metrics["val_map50"])
+        history.append(record)
+    shutil.copy2(current, out / "model.pt")
+    for step in range(1, pc.steps + 1):  # the step checkpoints were only the next step's input
+        for name in ("pruned.pt", "model.pt"):
+            (out / f"step{step}" / name).unlink(missing_ok=True)
+    return history
+
+
+def run_stage(ctx: StageContext) -> StageResult:
+    """The ``prune`` stage: the distilled student (or the native one) pruned, fine-tuned and recovered."""
+    pc, imgsz = ctx.cfg.prune, ctx.cfg.imgsz
+    source = "distill" if "distill" in ctx.inputs else "native"
+    if source not in ctx.inputs:
+        raise ConfigError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
+    src = ctx.inputs[source].path("model")
+    data_yaml = ctx.inputs["data"].path("data_yaml")
+    teacher = {
+        "student": src,
+        "teacher": ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None,
+        "none": None,
+    }[pc.teacher]
+    if teacher is not None:
+        check_teacher(teacher, data_yaml)
+    threads = ctx.cfg.bench.threads if ctx.cfg.bench is not None else None
+    metrics: dict = {"source": source, "teacher": pc.teacher}
+    if pc.latency_ms is not None:
+        with tempfile.TemporaryDirectory(dir=ctx.out) as work:
+            ratio, metrics["latency_probes"] = ratio_for_latency(src, pc, imgsz, threads, Path(work))
+        if ratio == 0:
+            shutil.copy2(src, ctx.out / "model.pt")
+            return StageResult(
+                {"model": "model.pt"},
+                {**metrics, "macs_removed": 0.0},
+                f"{source} already meets {pc.latency_ms} ms on {pc.runtime}: not pruned",
+            )
+    else:
+        ratio = pc.macs
+    history = prune_and_recover(src, ctx.cfg, data_yaml, ctx.out, teacher, ratio)
+    final = history[-1]
+    metrics.update(
+        steps=history,
+        macs_removed=final["macs_removed"],
+        params=final["params"],
+        val_map50_95=final.get("val_map50_95"),
+        val_map50=final.get("val_map50"),
+    )
+    summary = f"{source} with {final['macs_removed']:.0%} fewer MACs ({final['params'] / 1e6:.2f}M params)"
+    if pc.latency_ms is not None:
+        with tempfile.TemporaryDirectory(dir=ctx.out) as work:
+            metrics["latency_ms"] = measure_latency(ctx.out / "model.pt", pc.runtime, imgsz, threads, Path(work))
+        summary += f", p50 {metrics['latency_ms']:.2f} ms on {pc.runtime} (target {pc.latency_ms})"
+    if final.get("val_map50_95") is not None:
+        summary += f", recovered to val mAP50-95 {final['val_map50_95']:.3f}"
+    return StageResult({"model": "model.pt"}, metrics, summary)
