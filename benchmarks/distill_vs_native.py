@@ -46,7 +46,7 @@ VARIANTS: dict[str, tuple[str, list[str] | None]] = {
     "distill": ("the config's distill (default: cls + LD + channel-wise feature KD on P3-P5)", None),
 }
 DEFAULT_VARIANTS = ["native", "naive", "cls", "cls_ld", "cwd", "kd_x2", "distill"]
-OFF = ["export=null", "bench=null", "report=null"]
+OFF = ["prune=null", "export=null", "bench=null", "report=null"]
 
 
 def run_variant(config: Path, overrides: list[str], variant: str, runs_dir: Path) -> dict:
