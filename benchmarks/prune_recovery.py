@@ -35,6 +35,12 @@ VARIANTS: dict[str, tuple[str, str | None, list[str]]] = {
     "kd": ("KD from the unpruned student (cls + LD + CWD), lr0 0.001", "student", []),
     "nokd": ("detection loss only, lr0 0.001", None, []),
     "kd_nocwd": ("KD from the unpruned student, cls + LD only", "student", ["distill.cwd=0"]),
+    "kd_teacher": ("KD from the big teacher (cls + LD + CWD)", "teacher", []),
+    "kd_teacher_x3": (
+        "KD from the big teacher, every weight x3",
+        "teacher",
+        ["distill.cls=3", "distill.ld=3", "distill.cwd=3"],
+    ),
     "kd_lr1e-4": ("KD from the unpruned student, lr0 0.0001", "student", ["prune.lr0=0.0001"]),
     "nokd_lr1e-4": ("detection loss only, lr0 0.0001", None, ["prune.lr0=0.0001"]),
 }

@@ -150,7 +150,7 @@ class PruneConfig(_Section):
     step_epochs: int = Field(1, ge=0)  # ... for this many epochs
     epochs: int = Field(6, ge=0)  # recovery fine-tuning after the last step
     lr0: float = Field(0.001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
-    teacher: Literal["student", "teacher", "none"] = "student"  # distil from the unpruned student, the teacher, or not
+    teacher: Literal["teacher", "student", "none"] = "teacher"  # distil from the teacher, the unpruned student, or not
 
     @model_validator(mode="after")
     def _one_target(self) -> PruneConfig:

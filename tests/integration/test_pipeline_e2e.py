@@ -58,12 +58,12 @@ def test_prune_gives_a_smaller_plain_checkpoint_recovered_with_distillation(tiny
 
     _, runs, records = tiny_run
     m = records["prune"].metrics
-    assert m["source"] == "distill" and m["teacher"] == "student" and [s["step"] for s in m["steps"]] == [1, 2]
+    assert m["source"] == "distill" and m["teacher"] == "teacher" and [s["step"] for s in m["steps"]] == [1, 2]
     assert m["steps"][0]["macs_removed"] < m["macs_removed"] and m["macs_removed"] >= 0.3
     pruned, distilled = (YOLO(str(records[s].path("model"))).model.float() for s in ("prune", "distill"))
     assert count_macs(pruned, 64)[0] <= 0.7 * count_macs(distilled, 64)[0]
     assert m["params"] == sum(p.numel() for p in pruned.parameters())
-    for step in (1, 2):  # each fine-tuning kept the pruned architecture and distilled from the unpruned student
+    for step in (1, 2):  # each fine-tuning kept the pruned architecture and distilled from the teacher
         with open(runs / "tiny" / "prune" / f"step{step}" / "train" / "results.csv") as f:
             assert all(float(r["train/kd_cwd"]) > 0 for r in csv.DictReader(f))
     assert not list((runs / "tiny" / "prune").glob("step*/*.pt"))  # intermediate checkpoints are not kept

@@ -113,7 +113,9 @@ def test_distill_needs_a_teacher(tmp_path):
     p = _write(tmp_path, "data: {synth: {}}\nteacher: null\n")
     with pytest.raises(ConfigError, match="distill needs a teacher"):
         load_config(p)
-    assert load_config(p, ["distill=null"]).distill is None
+    with pytest.raises(ConfigError, match="prune.teacher: teacher needs a `teacher` section"):
+        load_config(p, ["distill=null"])
+    assert load_config(p, ["distill=null", "prune.teacher=student"]).distill is None
 
 
 def test_distill_settings_are_checked(tmp_path):

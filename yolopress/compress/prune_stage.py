@@ -3,7 +3,7 @@
 The student (the distilled one, or the native one when distillation is off) loses a share of its
 MACs in ``steps`` equal steps; after each step but the last it is fine-tuned for ``step_epochs``,
 after the last for ``epochs`` (recovery). Fine-tuning runs Ultralytics' trainer (the distillation
-trainer when ``prune.teacher`` is ``student``, the unpruned model, or ``teacher``), with one
+trainer when ``prune.teacher`` is ``teacher`` or ``student``, the unpruned model), with one
 change: the trainer keeps the pruned architecture instead of rebuilding the model from its YAML.
 
 A latency target is turned into a MACs target first: the student is pruned (without training)
