@@ -240,3 +240,13 @@ def test_taylor_gradients_come_from_the_detection_loss_on_training_images(tiny_d
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
     torch.testing.assert_close(bn.running_mean, stats)  # scoring passes leave BatchNorm statistics alone
     assert not model.training
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_measure_latency_exports_and_times_a_checkpoint(tmp_path, runtime):
+    from yolopress.compress.prune_stage import measure_latency
+
+    src = save_as_checkpoint(fresh("yolov8n.yaml"), tmp_path / "src.pt")
+    ms = measure_latency(src, runtime, IMGSZ, 1, tmp_path / "work")
+    assert 0 < ms < 1000
+    assert list((tmp_path / "work").iterdir())  # the export it timed is where it was asked to go
