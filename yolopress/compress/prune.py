@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,24 +254,13 @@ def prune(
     if importance == "taylor" and gradients is None:
         raise PruneError("the taylor importance needs training batches to compute gradients on")
     macs_before, params_before = count_macs(model, imgsz)
-
-    def macs_at(share: float) -> int:
-        trial = copy.deepcopy(model)
-        _prune_share(trial, share, imgsz, "magnitude", round_to)
-        return count_macs(trial, imgsz)[0]
-
+    check_reachable(model, macs_target, imgsz, round_to)
     if macs_before <= macs_target:
         share = 0.0
-    elif (floor := macs_at(MAX_CHANNEL_RATIO)) > macs_target:
-        reachable = math.floor((1 - floor / macs_before) * 100) / 100
-        raise PruneError(
-            f"cannot remove {1 - macs_target / macs_before:.0%} of the MACs: removing {MAX_CHANNEL_RATIO:.0%} of every "
-            f"prunable layer's channels removes only {1 - floor / macs_before:.0%} (the head's output layers and "
-            f"attention stay). Ask for less (prune.macs <= {reachable:.2f}) or start from a smaller model.",
-            reachable=reachable,
-        )
     else:
-        share = smallest_meeting(lambda x: macs_at(x) <= macs_target, MAX_CHANNEL_RATIO, BISECTION_STEPS)
+        share = smallest_meeting(
+            lambda x: _macs_at(model, x, imgsz, round_to) <= macs_target, MAX_CHANNEL_RATIO, BISECTION_STEPS
+        )
     if share > 0:
         if gradients is not None:
             model.zero_grad(set_to_none=True)
@@ -280,6 +269,29 @@ def prune(
         model.zero_grad(set_to_none=True)
     macs_after, params_after = count_macs(model, imgsz)
     return PruneReport(macs_before, macs_after, params_before, params_after, share)
+
+
+def _macs_at(model: nn.Module, share: float, imgsz: int, round_to: int | None) -> int:
+    """MACs of a copy of ``model`` pruned by ``share`` (the model itself is left alone)."""
+    trial = copy.deepcopy(model)
+    _prune_share(trial, share, imgsz, "magnitude", round_to)
+    return count_macs(trial, imgsz)[0]
+
+
+def check_reachable(model: nn.Module, macs_target: int, imgsz: int, round_to: int | None = None) -> None:
+    """Raise :class:`PruneError`, naming the largest reachable share, if ``macs_target`` cannot be met."""
+    macs_before = count_macs(model, imgsz)[0]
+    if macs_before <= macs_target:
+        return
+    floor = _macs_at(model, MAX_CHANNEL_RATIO, imgsz, round_to)
+    if floor > macs_target:
+        reachable = math.floor((1 - floor / macs_before) * 100) / 100
+        raise PruneError(
+            f"cannot remove {1 - macs_target / macs_before:.0%} of the MACs: removing {MAX_CHANNEL_RATIO:.0%} of every "
+            f"prunable layer's channels removes only {1 - floor / macs_before:.0%} (the head's output layers and "
+            f"attention stay). Ask for less (prune.macs <= {reachable:.2f}) or start from a smaller model.",
+            reachable=reachable,
+        )
 
 
 def smallest_meeting(meets: Callable[[float], bool], hi: float, steps: int) -> float:
@@ -349,7 +361,7 @@ def _halves_to_keep(model: nn.Module, graph, ignored: list[nn.Module]) -> list[n
     return keep
 
 
-def check_consistent(model: nn.Module, imgsz: int, expected: Iterable[torch.Size] | None = None) -> None:
+def check_consistent(model: nn.Module, imgsz: int, expected: tuple[int, ...] | None = None) -> None:
     """A forward pass in eval and train mode; raises if the pruned model is not a working detector."""
     x = torch.zeros(1, 3, imgsz, imgsz, device=next(model.parameters()).device)
     was_training = model.training

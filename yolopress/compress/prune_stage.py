@@ -29,6 +29,7 @@ from yolopress.compress.distill import DistillationTrainer, DistillSettings, che
 from yolopress.compress.prune import (
     PruneError,
     check_consistent,
+    check_reachable,
     count_macs,
     prune,
     save_checkpoint,
@@ -86,15 +87,21 @@ def taylor_gradients(data_yaml: Path, imgsz: int, batches: int, batch_size: int)
         for m in model.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
-        model.args = args
-        criterion = model.init_criterion()
-        device = next(model.parameters()).device
-        for b in cached:
-            b = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
-            b["img"] = b["img"].float() / 255
-            loss, _ = criterion(model(b["img"]), b)
-            loss.sum().backward()
-        model.train(was_training)
+        saved_args, model.args = getattr(model, "args", None), args  # the loss reads its gains from model.args
+        try:
+            criterion = model.init_criterion()
+            device = next(model.parameters()).device
+            for b in cached:
+                b = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in b.items()}
+                b["img"] = b["img"].float() / 255
+                loss, _ = criterion(model(b["img"]), b)
+                loss.sum().backward()
+        finally:
+            if saved_args is None:  # the checkpoint keeps its own training arguments
+                del model.args
+            else:
+                model.args = saved_args
+            model.train(was_training)
 
     return gradients
 
@@ -192,8 +199,8 @@ def prune_and_recover(
     """
     pc, imgsz = cfg.prune, cfg.imgsz
     base = count_macs(load_model(src), imgsz)[0]
-    # Fail before any training if the total cannot be reached (raises PruneError with the reachable share)
-    prune(load_model(src).eval(), int(base * (1 - macs_ratio)), imgsz, round_to=pc.round_to)
+    # Fail before any training if the total cannot be reached (PruneError names the reachable share)
+    check_reachable(load_model(src).eval(), int(base * (1 - macs_ratio)), imgsz, pc.round_to)
     gradients = (
         taylor_gradients(data_yaml, imgsz, pc.taylor_batches, cfg.student.batch) if pc.importance == "taylor" else None
     )
