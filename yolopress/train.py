@@ -38,6 +38,18 @@ def _check_model_source(model: str, where: str) -> str:
     return model
 
 
+class KeepModel:
+    """Trainer mixin: train the loaded model itself (pruned, fake-quantized), which Ultralytics would rebuild
+    from its YAML (at full width, without quantizers)."""
+
+    def get_model(self, cfg=None, weights=None, verbose=True):
+        from torch import nn
+
+        if isinstance(weights, nn.Module):
+            return weights
+        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+
 def train_args(tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path) -> dict[str, Any]:
     """Ultralytics ``train()`` arguments for one stage; ``tc.args`` may add any other train argument."""
     args = dict(
@@ -110,15 +122,23 @@ def train(
     desc: str,
     trainer=None,
     on_trainer=None,
+    module=None,
+    callbacks: dict | None = None,
 ) -> tuple[Path, dict]:
     """Train with Ultralytics (or ``trainer``, a DetectionTrainer subclass) into ``out/train``.
 
-    Returns the best checkpoint (copied to ``out/model.pt``) and metrics, including the median
-    time of a training step after the first epoch's warm-up.
+    ``module`` replaces the model loaded from ``model`` (the trainer must keep it, see
+    ``KeepModel``); ``callbacks`` maps Ultralytics events to extra functions. Returns the best
+    checkpoint (copied to ``out/model.pt``) and metrics, including the median time of a training
+    step after the first epoch's warm-up.
     """
     from yolopress._ultralytics import YOLO
 
     yolo = YOLO(model)
+    if module is not None:  # train this module (e.g. fake-quantized) instead of the checkpoint's own
+        yolo.model = module
+    for event, fn in (callbacks or {}).items():
+        yolo.add_callback(event, fn)
     steps = step_timer(yolo)
     with epoch_progress(yolo, tc.epochs, desc):
         yolo.train(trainer=trainer, **train_args(tc, cfg, data_yaml, out))

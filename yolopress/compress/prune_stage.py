@@ -36,26 +36,19 @@ from yolopress.compress.prune import (
     smallest_meeting,
 )
 from yolopress.config import ConfigError, DistillConfig, PipelineConfig, PruneConfig
+from yolopress.data.batches import letterboxed_batches
 from yolopress.pipeline import StageContext, StageResult
+from yolopress.train import KeepModel
 
 MAX_MACS_RATIO = 0.9  # the most a latency search will try to remove
 LATENCY_PROBES = 6  # bisection steps of a latency target: the MACs share is found to within 1/64 of its range
 
 
-class _KeepArchitecture:
-    """Train the loaded (pruned) model itself: Ultralytics would rebuild it from its YAML at full width."""
-
-    def get_model(self, cfg=None, weights=None, verbose=True):
-        if isinstance(weights, nn.Module):
-            return weights
-        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
-
-
-class PrunedTrainer(_KeepArchitecture, DetectionTrainer):
+class PrunedTrainer(KeepModel, DetectionTrainer):
     pass
 
 
-class PrunedDistillationTrainer(_KeepArchitecture, DistillationTrainer):
+class PrunedDistillationTrainer(KeepModel, DistillationTrainer):
     pass
 
 
@@ -72,14 +65,9 @@ def taylor_gradients(data_yaml: Path, imgsz: int, batches: int, batch_size: int)
     running statistics are not changed by the scoring passes.
     """
     from ultralytics.cfg import get_cfg
-    from ultralytics.data import build_dataloader, build_yolo_dataset
-    from ultralytics.data.utils import check_det_dataset
 
-    data = check_det_dataset(str(data_yaml))
     args = get_cfg(overrides={"imgsz": imgsz, "data": str(data_yaml), "task": "detect"})
-    dataset = build_yolo_dataset(args, data["train"], batch_size, data, mode="val")
-    loader = build_dataloader(dataset, batch_size, workers=0, shuffle=False)
-    cached = [b for _, b in zip(range(batches), loader, strict=False)]
+    cached = letterboxed_batches(data_yaml, imgsz, batch_size, batches)
 
     def gradients(model: nn.Module) -> None:
         was_training = model.training
