@@ -36,7 +36,7 @@ def tiny_data(tmp_path_factory) -> Path:
 
 
 def write_config(path: Path, **sections) -> Path:
-    """A tiny pipeline config: 1-epoch YOLO11n teacher and student at 64 px, short pruning and benchmarks."""
+    """A tiny pipeline config: 1-epoch YOLO11n teacher and student at 64 px, short pruning, QAT and benchmarks."""
     cfg = {
         "name": "tiny",
         "imgsz": TINY,
@@ -44,6 +44,7 @@ def write_config(path: Path, **sections) -> Path:
         "teacher": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
         "student": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
         "prune": {"macs": 0.3, "steps": 2, "step_epochs": 1, "epochs": 1},
+        "qat": {"epochs": 1, "noise": True, "calib_images": 16},
         "bench": {"warmup": 1, "min_iters": 3, "min_time_s": 0, "batches": [1, 2]},
     }
     cfg.update(sections)

@@ -10,5 +10,6 @@ import os
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", os.environ.get("YOLOPRESS_VERBOSE", "False"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # ModelOpt imports huggingface_hub; yolopress never needs the Hub
 
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """The ``yolopress`` command.
 
 yolopress deploy CONFIG [key=value ...] [--force STAGE] [--until STAGE]
-yolopress teacher|native|distill|prune|export|bench CONFIG [key=value ...]   (the pipeline up to that stage)
+yolopress teacher|native|distill|prune|qat|export|bench CONFIG [key=value ...]   (the pipeline up to that stage)
 yolopress data synth OUT [--seed N ...]
 yolopress data check DATA_YAML
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from yolopress import __version__
 
-_STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "export", "bench")
+_STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "qat", "export", "bench")
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:

@@ -163,6 +163,27 @@ class PruneConfig(_Section):
         return self
 
 
+class QatConfig(_Section):
+    """INT8 of the last student: calibration, then fine-tuning with fake quantization (docs/quantization.md).
+
+    One fake-quantized model (INT8, symmetric, zero-point 0: per-channel weights, per-tensor
+    activations at the inputs of every convolution) is trained, then written as a Q/DQ ONNX for
+    TensorRT (explicit quantization, checked) and as an OpenVINO INT8 IR for CPUs.
+    """
+
+    targets: list[Literal["tensorrt", "openvino"]] = Field(
+        default_factory=lambda: ["tensorrt", "openvino"], min_length=1
+    )
+    epochs: int = Field(3, ge=0)  # 0: post-training quantization only (calibration, no fine-tuning)
+    lr0: float = Field(0.0001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
+    teacher: Literal["fp32", "teacher", "none"] = "fp32"  # distil from the FP32 student itself, the teacher, or not
+    calib_images: int = Field(256, ge=1)  # training images (letterboxed, no augmentation) that set the ranges
+    quantize_dfl: bool = False  # the head's DFL convolution in INT8 too (box decoding always stays float)
+    noise: bool = False  # quantization noise (Fan et al. 2020): a random share p of the layers fake-quantized ...
+    noise_start: float = Field(0.5, gt=0, le=1)  # ... p at the first step, raised linearly ...
+    noise_ramp: float = Field(0.8, gt=0, le=1)  # ... to 1 at this share of the fine-tuning, 1 after
+
+
 class ExportConfig(_Section):
     formats: list[Literal["onnx", "openvino"]] = Field(default_factory=lambda: ["onnx", "openvino"])
     opset: int = Field(17, ge=11)
@@ -204,6 +225,7 @@ class PipelineConfig(_Section):
     native: dict[str, Any] | None = Field(default_factory=dict)  # the control: the student without a teacher
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
     prune: PruneConfig | None = Field(default_factory=PruneConfig)
+    qat: QatConfig | None = Field(default_factory=QatConfig)
     export: ExportConfig | None = Field(default_factory=ExportConfig)
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
@@ -231,6 +253,16 @@ class PipelineConfig(_Section):
             raise ValueError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
         if self.prune.teacher == "teacher" and self.teacher is None:
             raise ValueError("prune.teacher: teacher needs a `teacher` section; use prune.teacher=student or none")
+        return self
+
+    @model_validator(mode="after")
+    def _qat_needs_a_student(self) -> PipelineConfig:
+        if self.qat is None:
+            return self
+        if self.distill is None and self.native is None:
+            raise ValueError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
+        if self.qat.teacher == "teacher" and self.teacher is None:
+            raise ValueError("qat.teacher: teacher needs a `teacher` section; use qat.teacher=fp32 or none")
         return self
 
     @field_validator("native")

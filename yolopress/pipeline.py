@@ -126,13 +126,20 @@ STAGES: tuple[Stage, ...] = (
         extra_key=lambda c: {**_train_key(c), "threads": c.bench.threads if c.bench and c.prune.latency_ms else None},
     ),
     Stage(
+        "qat",
+        "yolopress.compress.qat_stage:run_stage",
+        lambda c: None if c.qat is None else {"qat": c.qat, "student": c.student, "distill": c.distill},
+        ("data", "teacher", "native", "distill", "prune"),
+        extra_key=lambda c: {**_train_key(c), "opset": c.export.opset if c.export else None},
+    ),
+    Stage(
         "export", "yolopress.export.stage:run", lambda c: c.export, MODEL_STAGES, extra_key=lambda c: {"imgsz": c.imgsz}
     ),
     Stage(
         "bench",
         "yolopress.bench.stage:run",
         lambda c: c.bench,
-        ("data", *MODEL_STAGES, "export"),
+        ("data", *MODEL_STAGES, "qat", "export"),
         extra_key=lambda c: {"imgsz": c.imgsz, "device": c.device},
     ),
     Stage("report", "yolopress.bench.report:run_stage", lambda c: c.report, ("bench",)),

@@ -35,6 +35,7 @@ def pico_report(tmp_path_factory) -> Path:
         native=None,
         distill=None,
         prune=None,
+        qat=None,
         bench={"warmup": 5, "min_iters": 30, "min_time_s": 0.5, "batches": [1], "e2e": False},
     )
     records = Pipeline(load_config(cfg), runs_dir=root / "runs").run()

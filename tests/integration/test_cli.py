@@ -68,5 +68,6 @@ def test_help_lists_commands(flag, capsys):
         main([flag])
     out = capsys.readouterr().out
     assert all(
-        c in out for c in ("deploy", "teacher", "native", "distill", "prune", "export", "bench", "report", "data")
+        c in out
+        for c in ("deploy", "teacher", "native", "distill", "prune", "qat", "export", "bench", "report", "data")
     )

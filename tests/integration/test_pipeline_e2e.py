@@ -1,4 +1,4 @@
-"""The whole tiny pipeline (data, teacher, native, distill, prune, export, bench, report) on a 2-core CPU."""
+"""The whole tiny pipeline (data, teacher, native, distill, prune, qat, export, bench, report) on a 2-core CPU."""
 
 import json
 
@@ -11,7 +11,7 @@ from yolopress.pipeline import Pipeline
 
 def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
     _, runs, records = tiny_run
-    assert list(records) == ["data", "teacher", "native", "distill", "prune", "export", "bench", "report"]
+    assert list(records) == ["data", "teacher", "native", "distill", "prune", "qat", "export", "bench", "report"]
     for name, rec in records.items():
         meta = json.loads((runs / "tiny" / name / "stage.json").read_text())
         assert meta["output_hash"] == rec.output_hash and meta["wall_time_s"] >= 0
@@ -69,6 +69,39 @@ def test_prune_gives_a_smaller_plain_checkpoint_recovered_with_distillation(tiny
     assert not list((runs / "tiny" / "prune").glob("step*/*.pt"))  # intermediate checkpoints are not kept
 
 
+def test_qat_writes_checked_int8_artifacts_that_follow_the_fake_quantized_model(tiny_run):
+    import csv
+
+    import numpy as np
+
+    from yolopress._ultralytics import YOLO
+    from yolopress.compress.qat_stage import agreement
+    from yolopress.export.qdq_check import check_qdq
+
+    _, runs, records = tiny_run
+    rec = records["qat"]
+    m = rec.metrics
+    assert m["source"] == "prune" and m["teacher"] == "fp32" and set(m["targets"]) == {"tensorrt", "openvino"}
+    for target, weight_range in (("tensorrt", "full"), ("openvino", "half")):
+        t = m["targets"][target]
+        assert t["weight_range"] == weight_range and t["epochs"] == 1 and t["qdq_pairs"] > 80
+        assert t["noise"]["steps"] == 2 and t["noise"]["first_share"] == 0.5  # 16 images, batch 8, one epoch
+        model = YOLO(str(rec.path(f"{target}.model"))).model  # reloads with its quantizers, BatchNorm folded
+        assert any(type(q).__name__ == "TensorQuantizer" for q in model.modules())
+        assert not any(isinstance(q, torch.nn.BatchNorm2d) for q in model.modules())
+        with open(runs / "tiny" / "qat" / target / "train" / "results.csv") as f:  # distilled from the FP32 model
+            rows = list(csv.DictReader(f))
+        assert len(rows) == 1 and all(np.isfinite(float(rows[0][f"train/kd_{k}"])) for k in ("cls", "ld", "cwd"))
+    assert check_qdq(rec.path("tensorrt")) == []
+    # ONNX Runtime on the TensorRT-bound Q/DQ graph vs the fake-quantized PyTorch model, same images.
+    # Tolerance: the 99th percentile of box coordinates within 1 px of 64, every score within 0.05
+    # (rounding at a Q/DQ boundary can flip one INT8 step; ORT requantizes in integer arithmetic).
+    x = [torch.from_numpy(np.random.default_rng(0).random((4, 3, 64, 64), dtype=np.float32))]
+    for target, runtime in (("tensorrt", "onnxruntime"), ("openvino", "openvino")):
+        a = agreement(rec.path(f"{target}.model"), rec.path(target), runtime, 64, x)
+        assert a["images"] == 4 and a["box_px_p99"] <= 1.0 and a["score_max"] <= 0.05, (target, a)
+
+
 def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     _, _, records = tiny_run
     report = json.loads(records["report"].path("report_json").read_text())
@@ -76,7 +109,8 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     rows = report["devices"][0]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
         (m, rt) for m in ("teacher", "native", "distill", "prune") for rt in ("torch", "onnxruntime", "openvino")
-    }
+    } | {("qat", "onnxruntime"), ("qat", "openvino")}
+    assert {r["precision"] for r in rows if r["model"] == "qat"} == {"int8"}
     for r in rows:
         assert 0.0 <= r["map50_95"] <= r["map50"] + 1e-9 <= 1.0 + 1e-9
         lat = r["latency_ms"]
@@ -85,6 +119,7 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     assert "vs_teacher" in native and native["vs_teacher"]["latency_ratio"] > 0
     md = records["report"].path("report_md").read_text()
     assert "| native/onnx | onnxruntime | fp32 |" in md and "| teacher/openvino | openvino |" in md
+    assert "| qat/openvino | openvino | int8 |" in md and "| qat/onnx-qdq | onnxruntime | int8 |" in md
     for plot in ("plot_pareto", "plot_stages"):
         assert records["report"].path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({records['report'].outputs[plot]})" in md
@@ -165,7 +200,8 @@ def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, mo
     original = pl.Stage.run
     monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
     cfg = load_config(
-        cfg_path, ["native=null", "distill=null", "prune=null", "export=null", "bench=null", "report=null"]
+        cfg_path,
+        ["native=null", "distill=null", "prune=null", "qat=null", "export=null", "bench=null", "report=null"],
     )
     recs = Pipeline(cfg, runs_dir=tmp_path / "runs").run()
     assert calls == ["data"] and recs["teacher"].output_hash == records["teacher"].output_hash

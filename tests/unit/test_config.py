@@ -128,3 +128,16 @@ def test_distill_settings_are_checked(tmp_path):
         load_config(p, ["distill.weighting=everywhere"])
     with pytest.raises(ConfigError, match=r"distill\.temperature: unknown key"):
         load_config(p, ["distill.temperature=2"])
+
+
+def test_qat_settings_are_checked(tmp_path):
+    p = _write(tmp_path, "data: {synth: {}}\n")
+    cfg = load_config(p, ["qat.epochs=0", "qat.targets=[openvino]"])
+    assert cfg.qat.epochs == 0 and cfg.qat.targets == ["openvino"] and cfg.qat.teacher == "fp32"
+    with pytest.raises(ConfigError, match=r"qat\.targets"):
+        load_config(p, ["qat.targets=[coreml]"])
+    with pytest.raises(ConfigError, match="qat needs a trained student"):
+        load_config(p, ["distill=null", "native=null", "prune=null"])
+    with pytest.raises(ConfigError, match="qat.teacher: teacher needs a `teacher` section"):
+        load_config(p, ["teacher=null", "distill=null", "prune=null", "qat.teacher=teacher"])
+    assert load_config(p, ["distill=null", "native=null", "prune=null", "qat=null"]).qat is None

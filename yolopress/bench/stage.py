@@ -37,7 +37,26 @@ def artifacts(ctx: StageContext) -> list[dict]:
                 path = exports.path(f"{model}.{suffix}")
             else:
                 continue
-            found.append({"model": model, "runtime": runtime, "format": fmt, "precision": "fp32", "path": path})
+            found.append(
+                {"model": model, "runtime": runtime, "format": fmt, "precision": "fp32", "path": path, "pt": model}
+            )
+    qat = ctx.inputs.get("qat")
+    if qat is not None:
+        # INT8: the TensorRT-bound Q/DQ ONNX runs in ONNX Runtime here (its accuracy; TensorRT builds the engine
+        # on the device), the OpenVINO IR in OpenVINO; sizes and FLOPs are those of the FP32 model quantized
+        for target, runtime, fmt in (("tensorrt", "onnxruntime", "onnx-qdq"), ("openvino", "openvino", "openvino")):
+            if target in qat.outputs and runtime in ctx.cfg.bench.runtimes:
+                path = qat.path(target)
+                found.append(
+                    {
+                        "model": "qat",
+                        "runtime": runtime,
+                        "format": fmt,
+                        "precision": "int8",
+                        "path": path,
+                        "pt": qat.metrics["source"],
+                    }
+                )
     return found
 
 
@@ -94,7 +113,7 @@ def run(ctx: StageContext) -> StageResult:
     images = split_images(data, cfg.split)
     e2e_images = [cv2.imread(str(p)) for p in images[:_E2E_IMAGES]]
     arts = artifacts(ctx)
-    infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["model"] for a in arts}}
+    infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["pt"] for a in arts}}
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     rows = []
     with ctx.progress(len(arts), "bench", "artifact") as bar:
@@ -106,7 +125,7 @@ def run(ctx: StageContext) -> StageResult:
                 e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
                 threads = runner.threads
             tput = _throughput(art, imgsz, cfg.batches, settings, cfg.threads, lat)
-            rows.append(_row(ctx, art, acc, lat, e2e, tput, infos[art["model"]], threads))
+            rows.append(_row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads))
             noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
                 f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "

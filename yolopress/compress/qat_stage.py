@@ -1,0 +1,197 @@
+"""The ``qat`` stage: the last student in INT8, calibrated, fine-tuned with fake quantization, exported.
+
+For each deployment target (``qat.targets``) the FP32 student (pruned, else distilled, else
+native) has its BatchNorm folded and fake quantizers inserted (:mod:`yolopress.compress.qat`),
+calibrated on letterboxed training images, then fine-tuned for ``qat.epochs`` through
+Ultralytics' trainer with the detection loss plus distillation from the FP32 student (or the
+teacher). With ``epochs: 0`` it is post-training quantization. The targets differ only in how
+much of the INT8 grid the weights use (``WEIGHT_RANGE``), so each gets its own model:
+
+- ``tensorrt``: ``tensorrt/model.onnx``, Q/DQ for TensorRT's explicit quantization, checked
+  against its rules; the engine is built on the device (docs/quantization.md).
+- ``openvino``: ``openvino/``, an INT8 IR for CPUs.
+
+Each target's ``model.pt`` is an Ultralytics checkpoint of the fake-quantized model (``YOLO()``
+loads it with its quantizers). The stage also records how closely the exported INT8 artifact
+follows the fake-quantized PyTorch model on validation images.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from ultralytics.models.yolo.detect import DetectionTrainer
+
+from yolopress import ui
+from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher
+from yolopress.compress.qat import WEIGHT_RANGE, QuantNoise, prepare, quantized_layers, quiet_modelopt
+from yolopress.config import ConfigError, DistillConfig, PipelineConfig
+from yolopress.data.batches import letterboxed_batches
+from yolopress.pipeline import StageContext, StageResult
+from yolopress.train import KeepModel
+
+AGREEMENT_IMAGES = 16  # validation images on which the INT8 artifact is compared with the fake-quantized model
+
+
+class QatTrainer(KeepModel, DetectionTrainer):
+    pass
+
+
+class QatDistillationTrainer(KeepModel, DistillationTrainer):
+    pass
+
+
+def images(data_yaml: Path, imgsz: int, n: int, batch: int, split: str = "train") -> list[torch.Tensor]:
+    """``n`` letterboxed images of ``split`` as float batches in [0, 1]."""
+    found = letterboxed_batches(data_yaml, imgsz, batch, math.ceil(n / batch), split)
+    if not found:
+        raise ConfigError(f"no {split} images in {data_yaml}: INT8 calibration needs some")
+    return list((torch.cat([b["img"] for b in found])[:n].float() / 255).split(batch))
+
+
+def quantized_model(src: Path, calibration: list[torch.Tensor], quantize_dfl: bool, target: str):
+    """An Ultralytics ``YOLO`` holding the FP32 checkpoint ``src`` with BatchNorm folded and quantizers calibrated."""
+    from yolopress._ultralytics import YOLO
+
+    yolo = YOLO(str(src))
+    yolo.model = prepare(yolo.model, calibration, quantize_dfl, WEIGHT_RANGE[target])
+    return yolo
+
+
+def _noise_callbacks(qc, epochs: int) -> tuple[dict, dict]:
+    """Ultralytics callbacks that apply quantization noise to the training model, and what they record."""
+    state: dict = {}
+
+    def start(trainer) -> None:
+        total = epochs * len(trainer.train_loader)
+        state["noise"] = QuantNoise(trainer.model, total, qc.noise_start, qc.noise_ramp, seed=trainer.args.seed)
+
+    def step(trainer) -> None:
+        state["noise"].step()
+
+    def end(trainer) -> None:
+        noise = state["noise"]
+        noise.finish()
+        state["record"] = {
+            "layers": len(noise.layers),
+            "steps": noise.step_i,
+            "first_share": round(noise.shares[0], 4) if noise.shares else None,
+            "mean_share": round(float(np.mean(noise.shares)), 4) if noise.shares else None,
+        }
+
+    return {"on_train_start": start, "on_train_batch_start": step, "on_train_end": end}, state
+
+
+def fine_tune(yolo, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None) -> dict:
+    """Fine-tune the fake-quantized model in ``yolo`` into ``out/model.pt``; return its metrics."""
+    from yolopress.train import train
+
+    qc = cfg.qat
+    tc = cfg.student.model_copy(update={"epochs": qc.epochs, "lr0": qc.lr0, "warmup_epochs": 0.0})
+    callbacks, noise = _noise_callbacks(qc, qc.epochs) if qc.noise else ({}, {})
+    trainer = QatTrainer
+    if teacher is not None:
+        dc = cfg.distill or DistillConfig()
+        DistillSettings(
+            teacher=str(teacher),
+            **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"},
+        ).to_env()
+        trainer = QatDistillationTrainer
+    desc = f"qat {out.name}" + (" + noise" if qc.noise else "")
+    _, metrics = train(str(src), tc, cfg, data_yaml, out, desc, trainer=trainer, module=yolo.model, callbacks=callbacks)
+    if qc.noise:
+        metrics["noise"] = noise.get("record")
+    return metrics
+
+
+def agreement(pt: Path, artifact: Path, runtime: str, imgsz: int, batches: list[torch.Tensor]) -> dict:
+    """How far the INT8 artifact's outputs are from the fake-quantized PyTorch model's, on the same images.
+
+    Boxes in input pixels, scores as probabilities: the largest and the 99th-percentile difference.
+    """
+    from yolopress._ultralytics import YOLO
+    from yolopress.runtime import load_runner
+
+    model = YOLO(str(pt)).model.float().eval()
+    ref, got = [], []
+    with load_runner(artifact, runtime, imgsz, batch=1) as runner, torch.no_grad():
+        for x in torch.cat(batches).split(1):
+            ref.append(model(x)[0].numpy())
+            got.append(runner.infer(x.numpy()))
+    ref, got = np.concatenate(ref), np.concatenate(got)
+    box, score = np.abs(got[:, :4] - ref[:, :4]), np.abs(got[:, 4:] - ref[:, 4:])
+    return {
+        "runtime": runtime,
+        "images": len(ref),
+        "box_px_max": round(float(box.max()), 4),
+        "box_px_p99": round(float(np.percentile(box, 99)), 4),
+        "score_max": round(float(score.max()), 5),
+        "score_p99": round(float(np.percentile(score, 99)), 5),
+    }
+
+
+def quantize_target(
+    target: str, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None, calib: list
+) -> dict:
+    """Calibrate, fine-tune and export one target into ``out/<target>``; return its record."""
+    from yolopress.export.int8 import export_openvino_int8, export_qdq_onnx
+
+    qc, imgsz = cfg.qat, cfg.imgsz
+    tdir = out / target
+    tdir.mkdir(parents=True, exist_ok=True)
+    yolo = quantized_model(src, calib, qc.quantize_dfl, target)
+    record: dict = {"weight_range": WEIGHT_RANGE[target], "quantized_layers": len(quantized_layers(yolo.model))}
+    if qc.epochs:
+        record.update(fine_tune(yolo, src, cfg, data_yaml, tdir, teacher))
+    else:
+        yolo.save(str(tdir / "model.pt"))  # Ultralytics stores the quantizers beside the module
+    pt = tdir / "model.pt"
+    export_dir = tdir / "export"
+    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.export.opset if cfg.export else 17)
+    if target == "tensorrt":
+        artifact, runtime = tdir / "model.onnx", "onnxruntime"
+        shutil.move(onnx_path, artifact)
+    else:
+        artifact, runtime = export_openvino_int8(onnx_path, tdir / "model_int8_openvino"), "openvino"
+    shutil.rmtree(export_dir)
+    val = images(data_yaml, imgsz, AGREEMENT_IMAGES, 8, split="val")
+    record["agreement"] = agreement(pt, artifact, runtime, imgsz, val)
+    record["artifact"] = str(artifact.relative_to(out))
+    return record
+
+
+def run_stage(ctx: StageContext) -> StageResult:
+    """The ``qat`` stage: INT8 artifacts of the last student, one per target."""
+    qc, imgsz = ctx.cfg.qat, ctx.cfg.imgsz
+    source = next((s for s in ("prune", "distill", "native") if s in ctx.inputs), None)
+    if source is None:
+        raise ConfigError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
+    src = ctx.inputs[source].path("model")
+    data_yaml = ctx.inputs["data"].path("data_yaml")
+    teacher = {
+        "fp32": src,
+        "teacher": ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None,
+        "none": None,
+    }[qc.teacher]
+    if teacher is not None and qc.epochs:
+        check_teacher(teacher, data_yaml)
+    calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)
+    ui.info(f"qat: {source} student, {sum(len(b) for b in calib)} calibration images, targets {qc.targets}")
+    targets, outputs = {}, {}
+    for target in qc.targets:
+        with quiet_modelopt():
+            targets[target] = quantize_target(target, src, ctx.cfg, data_yaml, ctx.out, teacher, calib)
+        outputs[target] = targets[target]["artifact"]
+        outputs[f"{target}.model"] = f"{target}/model.pt"
+    mode = f"QAT {qc.epochs} epochs" if qc.epochs else "PTQ (calibration only)"
+    parts = []
+    for target, rec in targets.items():
+        val = f", val mAP50-95 {rec['val_map50_95']:.3f}" if "val_map50_95" in rec else ""
+        parts.append(f"{target} ({rec['qdq_pairs']} Q/DQ{val})")
+    metrics = {"source": source, "teacher": qc.teacher if qc.epochs else None, "mode": mode, "targets": targets}
+    return StageResult(outputs, metrics, f"INT8 {source}, {mode}: " + ", ".join(parts))
