@@ -27,7 +27,6 @@ import shutil
 import statistics
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -112,10 +111,7 @@ def main() -> int:
 
     # the control: the same fine-tuning in FP32 (QatDistillationTrainer keeps the loaded model, here unquantized)
     tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.qat.lr0, "warmup_epochs": 0.0})
-    DistillSettings(
-        teacher=str(src),
-        **{f.name: getattr(cfg.distill, f.name) for f in fields(DistillSettings) if f.name != "teacher"},
-    ).to_env()
+    DistillSettings.from_config(src, cfg.distill).to_env()
     ft, _ = train(str(src), tc, cfg, data_yaml, work / "fp32-finetuned", "fp32 fine-tune", QatDistillationTrainer)
     arts["fp32-finetuned/onnxruntime"] = (export_onnx(ft, work / "fp32-finetuned" / "export", imgsz), "onnxruntime")
 

@@ -58,6 +58,11 @@ class DistillSettings:
         os.environ[ENV] = json.dumps(asdict(self))
 
     @classmethod
+    def from_config(cls, teacher: Path | str, dc) -> DistillSettings:
+        """Settings for ``teacher`` with the loss settings of a ``DistillConfig`` section."""
+        return cls(teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(cls) if f.name != "teacher"})
+
+    @classmethod
     def from_env(cls) -> DistillSettings:
         raw = os.environ.get(ENV)
         if not raw:
@@ -221,9 +226,7 @@ def run_stage(ctx) -> StageResult:
     teacher = ctx.inputs["teacher"].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
     check_teacher(teacher, data_yaml)  # before any training starts, not in the middle of its set-up
-    settings = DistillSettings(
-        teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"}
-    )
+    settings = DistillSettings.from_config(teacher, dc)
     settings.to_env()
     model = _check_model_source(sc.model, "student.model")
     box: dict = {}
@@ -245,6 +248,16 @@ def run_stage(ctx) -> StageResult:
         {**metrics, "kd": {k: v for k, v in asdict(settings).items() if k != "teacher"}},
         _summary(f"{Path(model).stem} {metrics['epochs']} epochs with {terms}", metrics),
     )
+
+
+def fine_tune_teacher(ctx, choice: str, own: Path, own_name: str) -> Path | None:
+    """The teacher a fine-tuning stage (prune recovery, QAT) distils from: ``own`` (the model the stage
+    started from) when ``choice == own_name``, the run's teacher for ``teacher``, nothing for ``none``."""
+    if choice == own_name:
+        return own
+    if choice == "teacher":
+        return ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None
+    return None
 
 
 def check_teacher(teacher: Path, data_yaml: Path) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from torch import nn
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolopress import ui
-from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher
+from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher, fine_tune_teacher
 from yolopress.compress.prune import (
     PruneError,
     check_consistent,
@@ -172,9 +171,7 @@ def fine_tune(pt: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, epochs:
     if teacher is None:
         return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedTrainer)[1]
     dc = cfg.distill or DistillConfig()
-    DistillSettings(
-        teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"}
-    ).to_env()
+    DistillSettings.from_config(teacher, dc).to_env()
     return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedDistillationTrainer)[1]
 
 
@@ -227,11 +224,7 @@ def run_stage(ctx: StageContext) -> StageResult:
         raise ConfigError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
     src = ctx.inputs[source].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
-    teacher = {
-        "student": src,
-        "teacher": ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None,
-        "none": None,
-    }[pc.teacher]
+    teacher = fine_tune_teacher(ctx, pc.teacher, src, "student")
     if teacher is not None:
         check_teacher(teacher, data_yaml)
     threads = ctx.cfg.bench.threads if ctx.cfg.bench is not None else None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import shutil
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ import torch
 from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolopress import ui
-from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher
+from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher, fine_tune_teacher
 from yolopress.compress.qat import WEIGHT_RANGE, QuantNoise, prepare, quantized_layers, quiet_modelopt
 from yolopress.config import ConfigError, DistillConfig, PipelineConfig
 from yolopress.data.batches import letterboxed_batches
@@ -97,10 +96,7 @@ def fine_tune(yolo, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, 
     trainer = QatTrainer
     if teacher is not None:
         dc = cfg.distill or DistillConfig()
-        DistillSettings(
-            teacher=str(teacher),
-            **{f.name: getattr(dc, f.name) for f in fields(DistillSettings) if f.name != "teacher"},
-        ).to_env()
+        DistillSettings.from_config(teacher, dc).to_env()
         trainer = QatDistillationTrainer
     desc = f"qat {out.name}" + (" + noise" if qc.noise else "")
     _, metrics = train(str(src), tc, cfg, data_yaml, out, desc, trainer=trainer, module=yolo.model, callbacks=callbacks)
@@ -173,11 +169,7 @@ def run_stage(ctx: StageContext) -> StageResult:
         raise ConfigError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
     src = ctx.inputs[source].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
-    teacher = {
-        "fp32": src,
-        "teacher": ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None,
-        "none": None,
-    }[qc.teacher]
+    teacher = fine_tune_teacher(ctx, qc.teacher, src, "fp32")
     if teacher is not None and qc.epochs:
         check_teacher(teacher, data_yaml)
     calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)
