@@ -12,12 +12,15 @@ distilled one) and makes, in one run:
 - the control: the FP32 student fine-tuned exactly like QAT (same epochs, learning rate and
   distillation) without quantization, since QAT is also more training.
 
+With ``--seeds 0 1 ...`` QAT, QAT + noise and the control are also trained with the further
+seeds (accuracy only; rows ``name@seed``) and the means over seeds are reported.
+
 Each is evaluated on the test split (mAP50-95, mAP50) and timed model-only at batch 1 in
 alternating rounds (median), at the run's image size and, for latency only, at ``--big`` px
 (the same checkpoints exported at that size: the models are fully convolutional). Prints a
 table; writes benchmarks/results/qat_vs_ptq.json.
 
-    .venv/bin/python benchmarks/qat_vs_ptq.py [--epochs 3] [--rounds 3] [--big 640]
+    .venv/bin/python benchmarks/qat_vs_ptq.py [--epochs 3] [--rounds 3] [--big 640] [--seeds 0 1]
 """
 
 from __future__ import annotations
@@ -57,6 +60,15 @@ def ultralytics_int8(pt: Path, out: Path, imgsz: int, data_yaml: Path) -> Path:
     return path
 
 
+def fp32_control(src: Path, cfg, epochs: int, data_yaml: Path, out: Path) -> Path:
+    """The FP32 student fine-tuned exactly like QAT, without quantizers; returns its ONNX."""
+    tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.qat.lr0, "warmup_epochs": 0.0})
+    DistillSettings.from_config(src, cfg.distill).to_env()
+    # QatDistillationTrainer keeps the loaded model, here unquantized
+    ft, _ = train(str(src), tc, cfg, data_yaml, out, "fp32 fine-tune", QatDistillationTrainer)
+    return export_onnx(ft, out / "export", cfg.imgsz)
+
+
 def latencies(arts: dict, imgsz: int, rounds: int) -> dict:
     """Median over alternating rounds of each artifact's model-only p50 (ms) at batch 1."""
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
@@ -74,12 +86,14 @@ def main() -> int:
     ap.add_argument("--config", type=Path, default=Path("configs/default.yaml"))
     ap.add_argument("--epochs", type=int, default=None, help="QAT epochs (default: the config's qat.epochs)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds of QAT and the control")
     ap.add_argument("--big", type=int, default=640, help="second image size, for latency only (0: skip)")
     ap.add_argument("--runs-dir", type=Path, default=Path("runs"))
     ap.add_argument("--out", type=Path, default=RESULTS / "qat_vs_ptq.json")
     args = ap.parse_args()
     t0 = time.perf_counter()
     cfg = load_config(args.config)
+    cfg = cfg.model_copy(update={"seed": args.seeds[0]})
     run = args.runs_dir / cfg.name
     source = next((s for s in ("prune", "distill") if (run / s / "model.pt").is_file()), None)
     if source is None:
@@ -109,14 +123,24 @@ def main() -> int:
         pts[name] = work / name / "openvino" / "model.pt"
         arts[f"{name}/openvino"] = (work / name / rec["artifact"], "openvino")
 
-    # the control: the same fine-tuning in FP32 (QatDistillationTrainer keeps the loaded model, here unquantized)
-    tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.qat.lr0, "warmup_epochs": 0.0})
-    DistillSettings.from_config(src, cfg.distill).to_env()
-    ft, _ = train(str(src), tc, cfg, data_yaml, work / "fp32-finetuned", "fp32 fine-tune", QatDistillationTrainer)
-    arts["fp32-finetuned/onnxruntime"] = (export_onnx(ft, work / "fp32-finetuned" / "export", imgsz), "onnxruntime")
+    arts["fp32-finetuned/onnxruntime"] = (
+        fp32_control(src, cfg, epochs, data_yaml, work / "fp32-finetuned"),
+        "onnxruntime",
+    )
+    # further seeds of everything that trains: accuracy only (the graphs, hence the latency, are the seed-0 ones)
+    extra = {}
+    for seed in args.seeds[1:]:
+        scfg = cfg.model_copy(update={"seed": seed})
+        for name in ("qat", "qat+noise"):
+            vcfg = scfg.model_copy(update={"qat": cfg.qat.model_copy(update=variants[name])})
+            rec = quantize_target("openvino", src, vcfg, data_yaml, work / f"{name}@{seed}", src, calib)
+            records[f"{name}@{seed}"] = rec
+            extra[f"{name}@{seed}/openvino"] = (work / f"{name}@{seed}" / rec["artifact"], "openvino")
+        ft = fp32_control(src, scfg, epochs, data_yaml, work / f"fp32-finetuned@{seed}")
+        extra[f"fp32-finetuned@{seed}/onnxruntime"] = (ft, "onnxruntime")
 
     acc = {}
-    for key, (path, runtime) in arts.items():
+    for key, (path, runtime) in {**arts, **extra}.items():
         with load_runner(path, runtime, imgsz) as runner:
             acc[key] = evaluate(runner, data, bc.split, bc.conf, bc.iou, bc.max_det)
     lat = latencies(arts, imgsz, args.rounds)
@@ -143,7 +167,19 @@ def main() -> int:
     if big:
         head += f" {'ms@' + str(args.big):>8} {'x ORT':>6}"
     print("\n" + head)
-    for key in arts:
+    for key in [*arts, *extra]:
+        if key in extra:
+            row = {
+                "artifact": key,
+                "map50_95": acc[key]["map50_95"],
+                "map50": acc[key]["map50"],
+                "vs_fp32_points": round(100 * (acc[key]["map50_95"] - ref), 2),
+            }
+            if key.split("/")[0] in records:
+                row["qat"] = records[key.split("/")[0]]
+            rows.append(row)
+            print(f"{key:<26} {row['map50_95']:>8.4f} {row['vs_fp32_points']:>+7.2f} {row['map50']:>6.3f}")
+            continue
         row = {
             "artifact": key,
             "map50_95": acc[key]["map50_95"],
@@ -166,6 +202,12 @@ def main() -> int:
         if key in big:
             line += f" {big[key]['p50_ms']:>8.3f} {row['vs_ort_fp32'][args.big]:>5.2f}x"
         print(line)
+    means = {}
+    for name in ("qat", "qat+noise", "fp32-finetuned"):
+        vals = [r["map50_95"] for r in rows if r["artifact"].split("/")[0].split("@")[0] == name]
+        means[name] = {"seeds": len(vals), "map50_95_mean": round(float(np.mean(vals)), 4), "values": vals}
+    if len(args.seeds) > 1:
+        print("\nmean over seeds " + ", ".join(f"{k} {v['map50_95_mean']:.4f}" for k, v in means.items()))
     write_json(
         args.out,
         {
@@ -180,7 +222,9 @@ def main() -> int:
             "qat": {**cfg.qat.model_dump(mode="json"), "epochs": epochs, "teacher": "fp32"},
             "latency": f"model-only p50, batch 1, median of {args.rounds} alternating rounds",
             "x_ort": "latency / FP32 ONNX Runtime latency at the same size",
+            "seeds": args.seeds,
             "rows": rows,
+            "means_over_seeds": means,
             "wall_time_s": round(time.perf_counter() - t0, 1),
         },
     )
