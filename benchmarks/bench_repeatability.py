@@ -14,15 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+from _result import write_result
 
-from yolopress.bench.device import fingerprint
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.config import load_config
-from yolopress.io import write_json
 from yolopress.runtime import load_runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -67,20 +65,16 @@ def main() -> int:
             f"{r['artifact']:<18} {r['runtime']:<12} {a['p50_ms']:>8.2f}±{a['std_ms']:<6.2f} "
             f"{c['p50_ms']:>8.2f}±{c['std_ms']:<6.2f} {r['p50_diff_ms']:>8.3f}  {'yes' if r['agree'] else 'NO'}"
         )
-    write_json(
+    write_result(
         args.out,
+        "bench_repeatability",
         {
-            "benchmark": "bench_repeatability",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "settings": settings.__dict__,
             "criterion": "|p50(run1) - p50(run2)| <= max(std(run1), std(run2))",
             "rows": rows,
             "all_agree": all(r["agree"] for r in rows),
         },
     )
-    print(f"wrote {args.out}")
     return 0
 
 

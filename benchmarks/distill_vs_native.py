@@ -22,11 +22,11 @@ import sys
 import time
 from pathlib import Path
 
+from _result import write_result
+
 from yolopress.bench.accuracy import evaluate
-from yolopress.bench.device import fingerprint
 from yolopress.config import load_config
 from yolopress.data.dataset import load_data_yaml
-from yolopress.io import write_json
 from yolopress.pipeline import Pipeline
 from yolopress.runtime import load_runner
 
@@ -128,13 +128,10 @@ def main() -> int:
             f"{r['variant']:<12} {r['map50_95']:>13.4f} {r['map50']:>7.4f} {r['vs_native_points']:>+9.2f}p "
             f"{rec:>9} {r['step_time_ms'] or 0:>8.1f} {fwd:>11} {budget:>8}"
         )
-    write_json(
+    write_result(
         args.out,
+        "distill_vs_native",
         {
-            "benchmark": "distill_vs_native",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "config": str(args.config),
             "overrides": args.overrides,
             "split": "test",
@@ -152,7 +149,6 @@ def main() -> int:
             },
         },
     )
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import cv2
 import torch
 import torch.nn.functional as F
+from _result import write_result
 
-from yolopress.bench.device import fingerprint
 from yolopress.compress.distill import DistillCriterion, DistillSettings, _head_dict, load_teacher
 from yolopress.compress.losses import ClassificationKD, NaiveLogitKD, anchor_weights
 from yolopress.data.dataset import label_path, load_data_yaml, read_labels, split_images
-from yolopress.io import write_json
 from yolopress.runtime.preprocess import letterbox, to_tensor
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -164,19 +162,15 @@ def main() -> int:
     print(f"{'':<36}" + "".join(f"{k:>14}" for k in rows))
     for k in keys:
         print(f"{k:<36}" + "".join(f"{v[k]:>14.4g}" for v in rows.values()))
-    write_json(
+    write_result(
         args.out,
+        "naive_kd_anatomy",
         {
-            "benchmark": "naive_kd_anatomy",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "run": str(args.run),
             "images": args.images,
             "rows": rows,
         },
     )
-    print(f"wrote {args.out}")
     return 0
 
 

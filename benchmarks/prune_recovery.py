@@ -19,13 +19,13 @@ import sys
 import time
 from pathlib import Path
 
+from _result import write_result
+
 from yolopress.bench.accuracy import evaluate
-from yolopress.bench.device import fingerprint
 from yolopress.compress.prune_stage import prune_and_recover
 from yolopress.config import load_config
 from yolopress.data.dataset import load_data_yaml
 from yolopress.export.onnx import export_onnx
-from yolopress.io import write_json
 from yolopress.runtime import load_runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -86,23 +86,19 @@ def main() -> int:
         summary[variant] = {"mean": statistics.mean(vals), "per_seed": vals, "description": VARIANTS[variant][0]}
         per = " ".join(f"{v:.4f}" for v in vals)
         print(f"{variant:<13} {summary[variant]['mean']:>13.4f} {per:>20}  {VARIANTS[variant][0]}")
-    write_json(
+    write_result(
         args.out,
+        "prune_recovery",
         {
-            "benchmark": "prune_recovery",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "config": str(args.config),
             "ratio": args.ratio,
             "seeds": args.seeds,
             "split": "test",
             "rows": rows,
             "summary": summary,
-            "wall_time_s": round(time.perf_counter() - t0, 1),
         },
+        t0,
     )
-    print(f"wrote {args.out}")
     return 0
 
 

@@ -17,15 +17,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _result import write_result
 
-from yolopress.bench.device import fingerprint
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.compress.prune import count_macs
 from yolopress.compress.prune_stage import load_model, prune_checkpoint
 from yolopress.config import load_config
 from yolopress.export.onnx import export_onnx
 from yolopress.export.openvino import export_openvino
-from yolopress.io import write_json
 from yolopress.runtime import load_runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -87,21 +86,17 @@ def main() -> int:
             f"{name:<16} {row['macs_removed']:>12.1%} {p50['onnxruntime']:>7.3f} {vs['onnxruntime']:>7.2f}x "
             f"{p50['openvino']:>7.3f} {vs['openvino']:>7.2f}x"
         )
-    write_json(
+    write_result(
         args.out,
+        "prune_round_to",
         {
-            "benchmark": "prune_round_to",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "ratio": args.ratio,
             "imgsz": imgsz,
             "latency": f"model-only p50, batch 1, median of {args.rounds} alternating rounds",
             "rows": rows,
-            "wall_time_s": round(time.perf_counter() - t0, 1),
         },
+        t0,
     )
-    print(f"wrote {args.out}")
     return 0
 
 

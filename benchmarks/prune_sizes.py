@@ -17,10 +17,9 @@ import time
 from pathlib import Path
 
 import torch
+from _result import write_result
 
-from yolopress.bench.device import fingerprint
 from yolopress.compress.prune import check_consistent, count_macs, prune
-from yolopress.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = [f"yolo11{s}.yaml" for s in "nsmlx"] + [f"yolov8{s}.yaml" for s in "nsmlx"]
@@ -82,20 +81,16 @@ def main() -> int:
             f"{'ok' if ok else 'FAILED'}",
             flush=True,
         )
-    write_json(
+    write_result(
         args.out,
+        "prune_sizes",
         {
-            "benchmark": "prune_sizes",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "ratio": args.ratio,
             "imgsz": args.imgsz,
             "rows": rows,
-            "wall_time_s": round(time.perf_counter() - t0, 1),
         },
+        t0,
     )
-    print(f"wrote {args.out}")
     return 0 if all(r["equal_halves"] and r["forward_split_agrees"] and r["train_head_ok"] for r in rows) else 1
 
 

@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _result import write_result
 
 from yolopress.bench.accuracy import evaluate
-from yolopress.bench.device import fingerprint
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.bench.stage import file_size_mb, model_info
 from yolopress.compress.prune import count_macs
@@ -193,13 +193,10 @@ def main() -> int:
             ),
             "30% MACs, recovery with KD beats recovery without": kd["test_map50_95"] > nokd["test_map50_95"],
         }
-    write_json(
+    write_result(
         args.out,
+        "prune_sweep",
         {
-            "benchmark": "prune_sweep",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "config": str(args.config),
             "overrides": args.overrides,
             "prune": cfg.prune.model_dump(mode="json"),
@@ -208,12 +205,11 @@ def main() -> int:
             "latency": f"model-only p50, batch 1, imgsz {cfg.imgsz}, median of {args.rounds} alternating rounds",
             "rows": rows,
             "criteria": criteria,
-            "wall_time_s": round(time.perf_counter() - t0, 1),
         },
+        t0,
     )
     for k, v in criteria.items():
         print(f"{'PASS' if v else 'FAIL'}  {k}")
-    print(f"wrote {args.out}")
     return 0
 
 

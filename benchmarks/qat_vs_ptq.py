@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _result import write_result
 
 from yolopress.bench.accuracy import evaluate
-from yolopress.bench.device import fingerprint
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.compress.distill import DistillSettings
 from yolopress.compress.qat import quiet_modelopt
@@ -46,7 +46,6 @@ from yolopress.export.common import ultralytics_export
 from yolopress.export.int8 import export_openvino_int8, export_qdq_onnx
 from yolopress.export.onnx import export_onnx
 from yolopress.export.openvino import export_openvino
-from yolopress.io import write_json
 from yolopress.runtime import load_runner
 from yolopress.train import train
 
@@ -208,13 +207,10 @@ def main() -> int:
         means[name] = {"seeds": len(vals), "map50_95_mean": round(float(np.mean(vals)), 4), "values": vals}
     if len(args.seeds) > 1:
         print("\nmean over seeds " + ", ".join(f"{k} {v['map50_95_mean']:.4f}" for k, v in means.items()))
-    write_json(
+    write_result(
         args.out,
+        "qat_vs_ptq",
         {
-            "benchmark": "qat_vs_ptq",
-            "command": " ".join([Path(sys.executable).name, *sys.argv]),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": fingerprint(),
             "source": str(src),
             "imgsz": imgsz,
             "big_imgsz": args.big or None,
@@ -225,10 +221,9 @@ def main() -> int:
             "seeds": args.seeds,
             "rows": rows,
             "means_over_seeds": means,
-            "wall_time_s": round(time.perf_counter() - t0, 1),
         },
+        t0,
     )
-    print(f"wrote {args.out}")
     return 0
 
 
