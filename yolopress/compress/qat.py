@@ -65,12 +65,8 @@ def quiet_modelopt():
 def quant_config(quantize_dfl: bool = False) -> dict:
     """ModelOpt's INT8 recipe (per-channel weights, per-tensor activations, signed, zero-point 0) for a detector."""
     cfg = copy.deepcopy(_mtq().INT8_DEFAULT_CFG)
-    if not quantize_dfl:
-        rule = {"quantizer_name": "*dfl*", "enable": False}
-        if isinstance(cfg["quant_cfg"], dict):  # the mapping form of older ModelOpt releases
-            cfg["quant_cfg"]["*dfl*"] = {"enable": False}
-        else:
-            cfg["quant_cfg"].append(rule)
+    if not quantize_dfl:  # a list of rules, later ones win (ModelOpt 0.47; the pin in pyproject.toml)
+        cfg["quant_cfg"].append({"quantizer_name": "*dfl*", "enable": False})
     return cfg
 
 
