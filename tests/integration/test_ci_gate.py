@@ -47,6 +47,16 @@ def pico_report(tmp_path_factory) -> Path:
 
 def test_pico_passes_the_committed_baseline(pico_report):
     checks = gate.evaluate_gate(load_report(pico_report), load_report(BASELINE), gate.load_rules(RULES))
+    failed = {c.rule for c in checks if not c.passed}
+    if failed == {"speed"}:
+        # CI shares 2 cores with whatever else runs there: one burst of load during one artifact's
+        # timing window has made a ratio 4x (seen once in a fresh-clone run). A speed failure is
+        # re-measured once; an accuracy failure never is.
+        root = pico_report.parents[3]
+        records = Pipeline(load_config(root / "pico.yaml"), runs_dir=root / "runs").run(force=("bench",))
+        checks = gate.evaluate_gate(
+            load_report(records["report"].path("report_json")), load_report(BASELINE), gate.load_rules(RULES)
+        )
     assert gate.passed(checks), gate.summary(checks)
     assert {c.artifact for c in checks} == {"teacher/pytorch", "teacher/onnx", "teacher/openvino"}
     assert min(c.current for c in checks if c.metric == "map50_95") > 0.05  # a real model, not a vacuous gate
