@@ -12,66 +12,15 @@ from pathlib import Path
 
 from yolopress import __version__, ui
 from yolopress.bench.plots import plot_pareto, plot_stages
-from yolopress.bench.schema import SCHEMA_VERSION, Device, Report, ReportError, Row, load_report, parse_report
-from yolopress.io import hash_json, write_json, write_text
+from yolopress.bench.rows import report_dict
+from yolopress.bench.schema import Device, Report, ReportError, Row, load_report, parse_report
+from yolopress.io import write_json, write_text
 from yolopress.pipeline import StageContext, StageResult
-
-_REFERENCES = ("teacher", "native")  # every row is compared with these, measured on the same runtime
-
-
-def device_id(fp: dict) -> str:
-    """A short, stable name for a machine: GPU if any, else CPU, plus a hash of the full fingerprint."""
-    name = fp.get("gpu") or fp.get("cpu") or "unknown"
-    return f"{name} [{hash_json({k: fp.get(k) for k in ('cpu', 'cpu_count', 'gpu', 'hostname')})[:6]}]"
-
-
-def _latency(stats: dict | None) -> dict | None:
-    if stats is None:
-        return None
-    keys = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "iters", "batch", "attempt_spread", "noisy")
-    return {k: stats[k] for k in keys if k in stats}
-
-
-def rows_from_bench(bench: dict) -> list[dict]:
-    """bench/results.json entries -> report rows, with deltas against teacher and native on the same runtime."""
-    rows = []
-    by_key = {(r["model"], r["runtime"]): r for r in bench["results"]}
-    for r in bench["results"]:
-        row = {
-            "artifact": f"{r['model']}/{r['format']}",
-            **{k: r[k] for k in ("model", "runtime", "format", "precision", "params", "gflops", "size_mb", "path")},
-            "map50_95": r["accuracy"]["map50_95"],
-            "map50": r["accuracy"]["map50"],
-            "ap50_95_per_class": r["accuracy"]["ap50_95_per_class"],
-            "latency_ms": _latency(r["latency"]),
-            "e2e_latency_ms": _latency(r.get("e2e_latency")),
-            "throughput": {int(b): v for b, v in r.get("throughput", {}).items()},
-            "threads": r["latency"].get("threads"),
-        }
-        for ref in _REFERENCES:
-            other = by_key.get((ref, r["runtime"]))
-            if other is not None:
-                row[f"vs_{ref}"] = {
-                    "map50_95": row["map50_95"] - other["accuracy"]["map50_95"],
-                    "latency_ratio": r["latency"]["p50_ms"] / other["latency"]["p50_ms"],
-                }
-        rows.append(row)
-    return rows
 
 
 def build_report(bench: dict, title: str, run: str) -> Report:
     """Turn a bench stage's results into a validated report."""
-    raw = {
-        "schema_version": SCHEMA_VERSION,
-        "yolopress_version": __version__,
-        "title": title,
-        "run": run,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "split": bench["split"],
-        "imgsz": bench["imgsz"],
-        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows_from_bench(bench)}],
-    }
-    return parse_report(raw, "bench results")
+    return parse_report(report_dict(bench, title, run), "bench results")
 
 
 def merge_reports(reports: list[Report], title: str | None = None) -> Report:
@@ -126,21 +75,25 @@ def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
         lines += ["", f"## {dev.id}", ""]
         versions = ", ".join(f"{k} {v}" for k, v in fp.get("versions", {}).items() if v)
         gpu = f", {fp['gpu']}" if fp.get("gpu") else ""
-        lines.append(f"{fp.get('cpu')} ({fp.get('cpu_count')} cores){gpu}; {versions}")
+        target = f"target {fp['target']}: " if fp.get("target") else ""
+        lines.append(f"{target}{fp.get('cpu')} ({fp.get('cpu_count')} cores){gpu}; {versions}")
+        power = any(r.power_w is not None for r in dev.rows)  # a column only where some row was measured
         lines += [
             "",
             "| artifact | runtime | precision | params (M) | GFLOPs | size (MB) | mAP50-95 | mAP50 "
-            "| p50 (ms) | p90 (ms) | p99 (ms) | e2e p50 (ms) | throughput | vs teacher | vs native |",
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
+            "| p50 (ms) | p90 (ms) | p99 (ms) | e2e p50 (ms) | throughput | vs teacher | vs native |"
+            + (" power (W) |" if power else ""),
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|" + ("---:|" if power else ""),
         ]
         for r in dev.rows:
+            watts = (f" {r.power_w:.1f} |" if r.power_w is not None else " – |") if power else ""
             lat, e2e = r.latency_ms, r.e2e_latency_ms
             warn = " ⚠" if lat.noisy else ""
             lines.append(
                 f"| {r.artifact} | {r.runtime} | {r.precision} | {r.params / 1e6:.2f} | {r.gflops:.2f} "
                 f"| {r.size_mb:.1f} | {r.map50_95:.3f} | {r.map50:.3f} | {lat.p50_ms:.2f}{warn} "
                 f"| {lat.p90_ms:.2f} | {lat.p99_ms:.2f} | {f'{e2e.p50_ms:.2f}' if e2e else '–'} | {_fmt_tput(r)} "
-                f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} |"
+                f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} |{watts}"
             )
     if plots:
         lines += ["", "## Plots", ""]

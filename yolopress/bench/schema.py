@@ -5,6 +5,8 @@ Version history:
   2. adds end-to-end latency (preprocess + inference + NMS), throughput per batch size, a
      ``noisy`` flag per latency measurement and the thread settings; ``fps`` becomes
      ``throughput`` keyed by batch size.
+  3. adds ``power_w`` per row (mean board power while timing, from tegrastats on a Jetson) and
+     TensorRT rows (runtime ``tensorrt``, format ``engine``); v2 reports need no change.
 
 Reports written by older versions are migrated on load, so ``yolopress report`` and
 ``yolopress gate`` read any report that was ever written.
@@ -18,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-SCHEMA_VERSION = 2
+from yolopress.bench.rows import SCHEMA_VERSION
 
 
 class ReportError(ValueError):
@@ -66,6 +68,7 @@ class Row(_Strict):
     threads: int | None = None
     vs_teacher: Delta | None = None
     vs_native: Delta | None = None
+    power_w: float | None = None  # mean board input power during the model-only timing (Jetson, tegrastats)
 
 
 class Device(_Strict):
@@ -99,7 +102,12 @@ def _migrate_v1(raw: dict) -> dict:
     return raw
 
 
-_MIGRATIONS = {1: _migrate_v1}
+def _migrate_v2(raw: dict) -> dict:
+    """v2 -> v3: only additions (``power_w``), which default to None."""
+    return {**raw, "schema_version": 3}
+
+
+_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
 
 
 def parse_report(raw: dict, source: str = "<report>") -> Report:

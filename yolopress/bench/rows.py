@@ -1,0 +1,77 @@
+"""Report rows and the report dict, built from bench results with nothing but the standard library.
+
+Kept free of pydantic (the schema that validates them lives in :mod:`yolopress.bench.schema`) so
+that a Jetson bundle, which carries only NumPy, OpenCV, TensorRT and cuda-python, writes a
+``report.json`` that ``yolopress report`` merges like any other.
+"""
+
+from __future__ import annotations
+
+import time
+
+from yolopress import __version__
+from yolopress.io import hash_json
+
+SCHEMA_VERSION = 3
+_REFERENCES = ("teacher", "native")  # every row is compared with these, measured on the same runtime
+
+
+def device_id(fp: dict) -> str:
+    """A short, stable name for a machine: GPU if any, else CPU, plus a hash of the full fingerprint.
+
+    A bundle's report names its deployment target too, so a dry run of a bundle on the machine that
+    made it stays a separate device from that machine's own benchmark.
+    """
+    name = fp.get("gpu") or fp.get("cpu") or "unknown"
+    keys = ("cpu", "cpu_count", "gpu", "hostname") + (("target",) if fp.get("target") else ())
+    label = f"{fp['target']}: {name}" if fp.get("target") else name
+    return f"{label} [{hash_json({k: fp.get(k) for k in keys})[:6]}]"
+
+
+def _latency(stats: dict | None) -> dict | None:
+    if stats is None:
+        return None
+    keys = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cv", "iters", "batch", "attempt_spread", "noisy")
+    return {k: stats[k] for k in keys if k in stats}
+
+
+def rows_from_bench(bench: dict) -> list[dict]:
+    """bench/results.json entries -> report rows, with deltas against teacher and native on the same runtime."""
+    rows = []
+    by_key = {(r["model"], r["runtime"]): r for r in bench["results"]}
+    for r in bench["results"]:
+        row = {
+            "artifact": f"{r['model']}/{r['format']}",
+            **{k: r[k] for k in ("model", "runtime", "format", "precision", "params", "gflops", "size_mb", "path")},
+            "map50_95": r["accuracy"]["map50_95"],
+            "map50": r["accuracy"]["map50"],
+            "ap50_95_per_class": r["accuracy"]["ap50_95_per_class"],
+            "latency_ms": _latency(r["latency"]),
+            "e2e_latency_ms": _latency(r.get("e2e_latency")),
+            "throughput": {int(b): v for b, v in r.get("throughput", {}).items()},
+            "threads": r["latency"].get("threads"),
+            "power_w": r.get("power_w"),
+        }
+        for ref in _REFERENCES:
+            other = by_key.get((ref, r["runtime"]))
+            if other is not None:
+                row[f"vs_{ref}"] = {
+                    "map50_95": row["map50_95"] - other["accuracy"]["map50_95"],
+                    "latency_ratio": r["latency"]["p50_ms"] / other["latency"]["p50_ms"],
+                }
+        rows.append(row)
+    return rows
+
+
+def report_dict(bench: dict, title: str, run: str) -> dict:
+    """A bench stage's results (or a bundle's) as a report dict of the current schema version."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "yolopress_version": __version__,
+        "title": title,
+        "run": run,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "split": bench["split"],
+        "imgsz": bench["imgsz"],
+        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows_from_bench(bench)}],
+    }
