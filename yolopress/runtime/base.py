@@ -15,6 +15,7 @@ RUNNERS: dict[str, str] = {
     "torch": "yolopress.runtime.torch:TorchRunner",
     "onnxruntime": "yolopress.runtime.onnxruntime:OnnxRuntimeRunner",
     "openvino": "yolopress.runtime.openvino:OpenVINORunner",
+    "tensorrt": "yolopress.runtime.tensorrt:TensorRTRunner",
 }
 
 
@@ -65,9 +66,12 @@ class UnsupportedBatch(ValueError):
     """The artifact has a fixed batch size other than the one asked for."""
 
 
-def load_runner(path: Path, runtime: str, imgsz: int, batch: int = 1, threads: int | None = None) -> Runner:
-    """Load ``path`` with the named runtime; an unknown runtime names the ones available."""
+def load_runner(path: Path, runtime: str, imgsz: int, batch: int = 1, threads: int | None = None, **options) -> Runner:
+    """Load ``path`` with the named runtime; an unknown runtime names the ones available.
+
+    ``options`` go to that runner only (e.g. ``cuda_graph=True`` for TensorRT).
+    """
     if runtime not in RUNNERS:
         raise ValueError(f"unknown runtime {runtime!r}; available: {', '.join(RUNNERS)}")
     module, cls = RUNNERS[runtime].split(":")
-    return getattr(importlib.import_module(module), cls)(path, imgsz=imgsz, batch=batch, threads=threads)
+    return getattr(importlib.import_module(module), cls)(path, imgsz=imgsz, batch=batch, threads=threads, **options)
