@@ -190,10 +190,39 @@ class ExportConfig(_Section):
     simplify: bool = True
 
 
+class EngineConfig(_Section):
+    """TensorRT engines of the last student, built where TensorRT and a CUDA GPU are present (docs/tensorrt.md).
+
+    INT8 comes from the QAT Q/DQ ONNX when the qat stage made one for TensorRT, else by calibration.
+    """
+
+    precisions: list[Literal["int8", "fp16", "fp32"]] = Field(default_factory=lambda: ["int8", "fp16"], min_length=1)
+    batches: list[int] = Field(default_factory=lambda: [1, 8], min_length=1)  # profile: tuned for the first
+    workspace_mb: int = Field(4096, ge=16)
+    fp16_fallback: bool = True  # INT8 engines: layers left in float run in FP16
+    dla_core: int | None = Field(None, ge=0)  # Jetson Orin NX / AGX
+    gpu_fallback: bool = True
+    calib_images: int = Field(256, ge=8)  # INT8 without QAT: training images for the entropy calibrator
+    cuda_graph: bool = True  # bench launches the engine as a captured CUDA graph
+
+    @field_validator("batches")
+    @classmethod
+    def _batches(cls, v: list[int]) -> list[int]:
+        if any(b < 1 for b in v) or len(set(v)) != len(v):
+            raise ValueError(f"batches {v}: distinct batch sizes >= 1, the one to tune for first")
+        return v
+
+    @model_validator(mode="after")
+    def _dla_precision(self) -> EngineConfig:
+        if self.dla_core is not None and "fp32" in self.precisions:
+            raise ValueError("the DLA runs FP16 and INT8 only: drop fp32 from engine.precisions or set dla_core: null")
+        return self
+
+
 class BenchConfig(_Section):
     split: Literal["test", "val"] = "test"
-    runtimes: list[Literal["torch", "onnxruntime", "openvino"]] = Field(
-        default_factory=lambda: ["torch", "onnxruntime", "openvino"]
+    runtimes: list[Literal["torch", "onnxruntime", "openvino", "tensorrt"]] = Field(
+        default_factory=lambda: ["torch", "onnxruntime", "openvino", "tensorrt"]  # tensorrt: where engines were built
     )
     conf: float = Field(0.001, ge=0, le=1)
     iou: float = Field(0.7, gt=0, le=1)
@@ -227,6 +256,7 @@ class PipelineConfig(_Section):
     prune: PruneConfig | None = Field(default_factory=PruneConfig)
     qat: QatConfig | None = Field(default_factory=QatConfig)
     export: ExportConfig | None = Field(default_factory=ExportConfig)
+    engine: EngineConfig | None = Field(default_factory=EngineConfig)
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
 

@@ -136,10 +136,17 @@ STAGES: tuple[Stage, ...] = (
         "export", "yolopress.export.stage:run", lambda c: c.export, MODEL_STAGES, extra_key=lambda c: {"imgsz": c.imgsz}
     ),
     Stage(
+        "engine",
+        "yolopress.export.engine_stage:run",
+        lambda c: c.engine,
+        ("data", "native", "distill", "prune", "qat"),
+        extra_key=lambda c: importlib.import_module("yolopress.export.engine_stage").status_key(c),
+    ),
+    Stage(
         "bench",
         "yolopress.bench.stage:run",
         lambda c: c.bench,
-        ("data", *MODEL_STAGES, "qat", "export"),
+        ("data", *MODEL_STAGES, "qat", "export", "engine"),
         extra_key=lambda c: {"imgsz": c.imgsz, "device": c.device},
     ),
     Stage("report", "yolopress.bench.report:run_stage", lambda c: c.report, ("bench",)),

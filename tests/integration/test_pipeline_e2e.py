@@ -1,7 +1,9 @@
-"""The whole tiny pipeline (data, teacher, native, distill, prune, qat, export, bench, report) on a 2-core CPU."""
+"""The whole tiny pipeline (data through report, engine included) on a 2-core CPU."""
 
+import importlib.util
 import json
 
+import pytest
 import torch
 
 from yolopress.bench.schema import SCHEMA_VERSION
@@ -11,7 +13,18 @@ from yolopress.pipeline import Pipeline
 
 def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
     _, runs, records = tiny_run
-    assert list(records) == ["data", "teacher", "native", "distill", "prune", "qat", "export", "bench", "report"]
+    assert list(records) == [
+        "data",
+        "teacher",
+        "native",
+        "distill",
+        "prune",
+        "qat",
+        "export",
+        "engine",
+        "bench",
+        "report",
+    ]
     for name, rec in records.items():
         meta = json.loads((runs / "tiny" / name / "stage.json").read_text())
         assert meta["output_hash"] == rec.output_hash and meta["wall_time_s"] >= 0
@@ -20,6 +33,15 @@ def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
     # Ultralytics' training folder stays inside the stage folder
     assert (runs / "tiny" / "native" / "train" / "results.csv").is_file()
     assert not (runs / "detect").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_without_tensorrt_the_engine_stage_says_what_to_install_and_bench_goes_on(tiny_run):
+    _, _, records = tiny_run
+    engine = records["engine"]
+    assert engine.outputs == {} and "pip install tensorrt" in engine.metrics["skipped"]
+    results = json.loads(records["bench"].path("results").read_text())["results"]
+    assert results and not any(r["runtime"] == "tensorrt" for r in results)
 
 
 def test_checkpoints_are_plain_ultralytics(tiny_run):
@@ -201,7 +223,16 @@ def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, mo
     monkeypatch.setattr(pl.Stage, "run", lambda self, ctx: calls.append(self.name) or original(self, ctx))
     cfg = load_config(
         cfg_path,
-        ["native=null", "distill=null", "prune=null", "qat=null", "export=null", "bench=null", "report=null"],
+        [
+            "native=null",
+            "distill=null",
+            "prune=null",
+            "qat=null",
+            "export=null",
+            "engine=null",
+            "bench=null",
+            "report=null",
+        ],
     )
     recs = Pipeline(cfg, runs_dir=tmp_path / "runs").run()
     assert calls == ["data"] and recs["teacher"].output_hash == records["teacher"].output_hash

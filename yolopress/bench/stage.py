@@ -29,7 +29,7 @@ def artifacts(ctx: StageContext) -> list[dict]:
     for model in MODEL_STAGES:
         if model not in ctx.inputs:
             continue
-        for runtime in ctx.cfg.bench.runtimes:
+        for runtime in (r for r in ctx.cfg.bench.runtimes if r in _FORMATS):  # engines come from `engine` below
             suffix, fmt = _FORMATS[runtime]
             if suffix is None:
                 path = ctx.inputs[model].path("model")
@@ -57,6 +57,21 @@ def artifacts(ctx: StageContext) -> list[dict]:
                         "pt": qat.metrics["source"],
                     }
                 )
+    engines = ctx.inputs.get("engine")
+    if engines is not None and "tensorrt" in ctx.cfg.bench.runtimes:
+        for key in engines.outputs:  # "<model>.<precision>", e.g. "qat.int8", "prune.fp16"
+            model, precision = key.rsplit(".", 1)
+            found.append(
+                {
+                    "model": model,
+                    "runtime": "tensorrt",
+                    "format": "engine",
+                    "precision": precision,
+                    "path": engines.path(key),
+                    "pt": qat.metrics["source"] if model == "qat" else model,
+                    "options": {"cuda_graph": ctx.cfg.engine.cuda_graph},
+                }
+            )
     return found
 
 
@@ -81,7 +96,7 @@ def _throughput(art: dict, imgsz: int, batches: list[int], settings: LatencySett
     out = {1: batch1["fps"]} if 1 in batches else {}
     for b in (b for b in batches if b != 1):
         try:
-            runner = load_runner(art["path"], art["runtime"], imgsz, batch=b, threads=threads)
+            runner = load_runner(art["path"], art["runtime"], imgsz, batch=b, threads=threads, **art.get("options", {}))
         except UnsupportedBatch as e:
             ui.info(f"no batch-{b} throughput for {art['model']}/{art['runtime']}: {e}")
             continue
@@ -119,7 +134,10 @@ def run(ctx: StageContext) -> StageResult:
     with ctx.progress(len(arts), "bench", "artifact") as bar:
         for art in arts:
             bar.set_postfix_str(f"{art['model']}/{art['runtime']}")
-            with load_runner(art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads) as runner:
+            runner = load_runner(
+                art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads, **art.get("options", {})
+            )
+            with runner:
                 acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det)
                 lat = model_latency(runner, x, settings)
                 e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
