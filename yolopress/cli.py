@@ -1,7 +1,8 @@
 """The ``yolopress`` command.
 
 yolopress deploy CONFIG [key=value ...] [--force STAGE] [--until STAGE]
-yolopress teacher|native|distill|prune|qat|export|bench CONFIG [key=value ...]   (the pipeline up to that stage)
+yolopress teacher|native|distill|prune|qat|export|engine|bench CONFIG [key=value ...]   (the pipeline up to that stage)
+yolopress bundle [CONFIG] --target configs/targets/orin-nano.yaml [-o OUT]
 yolopress data synth OUT [--seed N ...]
 yolopress data check DATA_YAML
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from yolopress import __version__
 
-_STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "qat", "export", "bench")
+_STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "qat", "export", "engine", "bench")
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
@@ -35,6 +36,21 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--until", metavar="STAGE", help="stop after STAGE")
     for name in _STAGE_COMMANDS:
         _add_pipeline_args(sub.add_parser(name, help=f"run the pipeline up to and including `{name}`"))
+
+    bundle = sub.add_parser(
+        "bundle", help="a self-contained folder that builds and benchmarks the model on a device (docs/tensorrt.md)"
+    )
+    bundle.add_argument(
+        "config", type=Path, nargs="?", default=Path("configs/default.yaml"), help="pipeline config (default: the demo)"
+    )
+    bundle.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+    bundle.add_argument(
+        "--target", required=True, help="target file, or a shipped target's name (e.g. orin-nano; configs/targets/)"
+    )
+    bundle.add_argument("-o", "--out", type=Path, help="bundle folder (default: bundles/<run>-<target>)")
+    bundle.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    bundle.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ is (default: ./runs)")
+    bundle.add_argument("--no-cache", action="store_true", help="do not reuse or fill the user cache")
 
     report = sub.add_parser("report", help="merge report.json files (e.g. from several devices) into one report")
     report.add_argument("reports", nargs="+", type=Path, help="report.json files, any schema version")
@@ -95,6 +111,24 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_bundle(args: argparse.Namespace) -> int:
+    from yolopress import ui
+    from yolopress.bundle import make_bundle, needed_stage
+    from yolopress.config import load_config
+    from yolopress.pipeline import Pipeline
+    from yolopress.targets import load_target
+
+    cfg = load_config(args.config, args.overrides)
+    target = load_target(args.target)
+    # the stages the bundle reads: reused when `yolopress deploy` already ran them, run now otherwise
+    records = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=needed_stage(cfg, target))
+    out = args.out or Path("bundles") / f"{cfg.name}-{target.name}"
+    make_bundle(cfg, records, target, out, overwrite=args.overwrite)
+    ui.info(f"bundle for {target.device}: {out}  (copy it to the device, then: cd {out.name} && python3 run.py)")
+    print(out)
+    return 0
+
+
 def _run_report(args: argparse.Namespace) -> int:
     from yolopress.bench.report import merge_files
 
@@ -127,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run_data(args)
         if args.command == "report":
             return _run_report(args)
+        if args.command == "bundle":
+            return _run_bundle(args)
         if args.command == "gate":
             return _run_gate(args)
         until = args.until if args.command == "deploy" else args.command
