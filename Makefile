@@ -5,6 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.yolopress-installed
 CONFIG ?= configs/default.yaml
+# The Docker images add the tensorrt extra (desktop) or cuda (Jetson, where TensorRT comes from JetPack), and
+# create the venv with --system-site-packages so that it sees the image's TensorRT.
+EXTRAS ?= openvino,dev
+VENV_FLAGS ?=
 
 # Never reach for the network at run time (weights, fonts, datasets, telemetry).
 export YOLO_OFFLINE := 1
@@ -13,8 +17,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 .PHONY: setup deploy test lint format bench clean ship-teacher
 
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python && $(BIN)/python -c "import sys" 2>/dev/null || $(PYTHON) -m venv --clear $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[openvino,dev]"
+	@test -x $(BIN)/python && $(BIN)/python -c "import sys" 2>/dev/null || $(PYTHON) -m venv --clear $(VENV_FLAGS) $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[$(EXTRAS)]"
 	@touch $@
 
 setup: $(STAMP)
