@@ -74,7 +74,7 @@ class TensorRTRunner(Runner):
     def _enqueue(self) -> None:
         host_in, dev_in = self._io[self.input_name]
         self.stream.copy_to_device(dev_in.ptr, host_in)
-        if not self.context.execute_async_v3(self.stream.handle):
+        if not self.context.execute_async_v3(int(self.stream.handle)):
             raise RuntimeError(f"TensorRT could not run {self.path}")
         host_out, dev_out = self._io[self.output_name]
         self.stream.copy_to_host(host_out, dev_out.ptr)
