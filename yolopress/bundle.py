@@ -78,7 +78,7 @@ REQUIREMENTS = """\
 numpy>=1.24
 opencv-python-headless>=4.8  # JetPack ships OpenCV (python3-opencv): skip this line there
 cuda-python>=12.0,<13  # 12.x matches JetPack 6 (CUDA 12); with a CUDA 13 driver, cuda-python 13 works too
-onnxruntime>=1.17  # optional: only for `python3 run.py --runtime onnxruntime` (a check without TensorRT)
+# onnxruntime>=1.17  # optional: only for `python3 run.py --runtime onnxruntime` (a check without TensorRT)
 """
 
 

@@ -12,11 +12,13 @@ from another GPU or TensorRT version is refused with a message, not loaded.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from yolopress.export.tensorrt import EngineMeta, EngineMismatch, check_compatible, import_tensorrt
 from yolopress.runtime.base import Runner, UnsupportedBatch
-from yolopress.runtime.cuda import DeviceBuffer, PinnedArray, Stream, gpu_info
+from yolopress.runtime.cuda import CudaError, DeviceBuffer, PinnedArray, Stream, gpu_info
 
 
 class TensorRTRunner(Runner):
@@ -61,11 +63,23 @@ class TensorRTRunner(Runner):
             self.context.set_tensor_address(name, dev.ptr)
             self._io[name] = (host, dev)
         if cuda_graph:
-            self._enqueue()  # TensorRT finishes deferred set-up on the first enqueue, which must not be captured
-            self.stream.synchronize()
+            self._capture()
+
+    def _capture(self) -> None:
+        """Record copy-in, engine and copy-out as one CUDA graph; without one if this engine cannot be captured."""
+        self._enqueue()  # TensorRT finishes deferred set-up on the first enqueue, which must not be captured
+        self.stream.synchronize()
+        try:
             self.stream.begin_capture()
-            self._enqueue()
-            self.graph = self.stream.end_capture()
+            try:
+                self._enqueue()
+            finally:
+                graph = self.stream.end_capture()  # also ends a capture that the enqueue invalidated
+            self.graph = graph
+        except (CudaError, RuntimeError) as e:
+            print(f"note: {self.path} runs without a CUDA graph: capturing it failed ({e})", file=sys.stderr)
+            self.graph = None
+            self.stream.synchronize()
 
     @property
     def device(self) -> str:
