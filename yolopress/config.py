@@ -32,6 +32,13 @@ def _resolve(v: Path | None, info: ValidationInfo) -> Path | None:
     return v if v.is_absolute() or base is None else (Path(base) / v).resolve()
 
 
+def distinct_batches(v: list[int]) -> list[int]:
+    """Engine batch sizes (an optimisation profile): distinct, >= 1, the one to tune for first."""
+    if any(b < 1 for b in v) or len(set(v)) != len(v):
+        raise ValueError(f"batches {v}: distinct batch sizes >= 1, the one to tune for first")
+    return v
+
+
 class SynthConfig(_Section):
     """The generated demo dataset."""
 
@@ -205,12 +212,7 @@ class EngineConfig(_Section):
     calib_images: int = Field(256, ge=8)  # INT8 without QAT: training images for the entropy calibrator
     cuda_graph: bool = True  # bench launches the engine as a captured CUDA graph
 
-    @field_validator("batches")
-    @classmethod
-    def _batches(cls, v: list[int]) -> list[int]:
-        if any(b < 1 for b in v) or len(set(v)) != len(v):
-            raise ValueError(f"batches {v}: distinct batch sizes >= 1, the one to tune for first")
-        return v
+    _batches = field_validator("batches")(distinct_batches)
 
     @model_validator(mode="after")
     def _dla_precision(self) -> EngineConfig:

@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from yolopress.config import ConfigError
+from yolopress.config import ConfigError, distinct_batches
 from yolopress.export.tensorrt import EngineSettings
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "configs" / "targets"
@@ -58,12 +58,7 @@ class Target(BaseModel):
             raise ValueError(f"compute_capability {v!r}: write it as major.minor, e.g. '8.7'")
         return str(v)
 
-    @field_validator("batches")
-    @classmethod
-    def _batches(cls, v: list[int]) -> list[int]:
-        if any(b < 1 for b in v) or len(set(v)) != len(v):
-            raise ValueError(f"batches {v}: distinct batch sizes >= 1, the one to tune for first")
-        return v
+    _batches = field_validator("batches")(distinct_batches)
 
     @model_validator(mode="after")
     def _device_can(self) -> Target:
