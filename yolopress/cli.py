@@ -15,6 +15,7 @@ from pathlib import Path
 
 from yolopress import __version__
 
+_DEFAULT_CONFIG = Path("configs/default.yaml")
 _STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "qat", "export", "engine", "bench")
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bundle", help="a self-contained folder that builds and benchmarks the model on a device (docs/tensorrt.md)"
     )
     bundle.add_argument(
-        "config", type=Path, nargs="?", default=Path("configs/default.yaml"), help="pipeline config (default: the demo)"
+        "config", type=Path, nargs="?", default=_DEFAULT_CONFIG, help="pipeline config (default: the demo)"
     )
     bundle.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
     bundle.add_argument(
@@ -118,11 +119,16 @@ def _run_bundle(args: argparse.Namespace) -> int:
     from yolopress.pipeline import Pipeline
     from yolopress.targets import load_target
 
+    if "=" in str(args.config) and not args.config.exists():  # `yolopress bundle key=value ...`: the demo config
+        args.overrides.insert(0, str(args.config))
+        args.config = _DEFAULT_CONFIG
     cfg = load_config(args.config, args.overrides)
     target = load_target(args.target)
+    out = args.out or Path("bundles") / f"{cfg.name}-{target.name}"
+    if out.exists() and not args.overwrite:  # before any stage runs
+        raise FileExistsError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
     # the stages the bundle reads: reused when `yolopress deploy` already ran them, run now otherwise
     records = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=needed_stage(cfg, target))
-    out = args.out or Path("bundles") / f"{cfg.name}-{target.name}"
     make_bundle(cfg, records, target, out, overwrite=args.overwrite)
     ui.info(f"bundle for {target.device}: {out}  (copy it to the device, then: cd {out.name} && python3 run.py)")
     print(out)

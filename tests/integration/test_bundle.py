@@ -144,3 +144,13 @@ def test_a_qat_target_needs_the_qat_stage(tiny_run, tmp_path):
     with pytest.raises(ConfigError, match="no qat stage for TensorRT.*int8: calibrate"):
         needed_stage(cfg, load_target("orin-nano"))
     assert needed_stage(cfg, load_target(_target(tmp_path, precision="fp16"))) == "prune"
+
+
+def test_cli_errors_name_the_fix_before_any_stage_runs(bundle, tiny_run, tmp_path, capsys):
+    cfg_path, runs, _ = tiny_run
+    args = ["bundle", str(cfg_path), "--runs-dir", str(tmp_path / "no-runs")]
+    assert main([*args, "--target", "orin-nanoo"]) == 2
+    assert "shipped targets: agx-orin, orin-nano" in capsys.readouterr().err
+    assert main([*args, "--target", "orin-nano", "-o", str(bundle)]) == 2
+    assert "already exists: pass --overwrite" in capsys.readouterr().err
+    assert not (tmp_path / "no-runs").exists()  # refused before the pipeline started
