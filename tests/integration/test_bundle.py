@@ -12,6 +12,8 @@ import json
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import onnx
 import pytest
 import yaml
@@ -24,7 +26,9 @@ from yolopress.cli import main
 from yolopress.config import ConfigError, load_config
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.tensorrt import file_sha256
+from yolopress.ondevice import load_manifest, load_samples
 from yolopress.runtime.onnxruntime import OnnxRuntimeRunner
+from yolopress.runtime.preprocess import letterbox, to_tensor
 from yolopress.targets import TARGETS_DIR, load_target
 
 BLOCKER = """
@@ -154,3 +158,52 @@ def test_cli_errors_name_the_fix_before_any_stage_runs(bundle, tiny_run, tmp_pat
     assert main([*args, "--target", "orin-nano", "-o", str(bundle)]) == 2
     assert "already exists: pass --overwrite" in capsys.readouterr().err
     assert not (tmp_path / "no-runs").exists()  # refused before the pipeline started
+
+
+REPLAY = """
+import json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from yolopress.bench.accuracy import evaluate_samples
+from yolopress.ondevice import load_manifest, load_samples
+from yolopress.runtime.base import Runner
+from pathlib import Path
+
+class Replay(Runner):  # returns stored raw outputs: the bundle's decode, NMS and mAP on them
+    def __init__(self, outputs):
+        super().__init__(Path("stored.npz"), imgsz=int(outputs["imgsz"]))
+        self.outputs, self.i = outputs["raw"], 0
+    def infer(self, x):
+        self.i += 1
+        return self.outputs[self.i - 1 : self.i]
+
+bundle = Path(sys.argv[1])
+manifest = load_manifest(bundle)
+names = {int(k): v for k, v in manifest["names"].items()}
+print(json.dumps(evaluate_samples(Replay(np.load(sys.argv[2])), load_samples(bundle, manifest), names)))
+"""
+
+
+def test_bundle_code_computes_map_from_stored_predictions_like_yolopress(bundle, tmp_path):
+    manifest = load_manifest(bundle)
+    samples = load_samples(bundle, manifest)
+    names = {int(k): v for k, v in manifest["names"].items()}
+    with OnnxRuntimeRunner(bundle / "model.onnx", manifest["imgsz"]) as runner:
+        raw = np.concatenate(
+            [runner.infer(to_tensor([letterbox(cv2.imread(str(p)), runner.imgsz)[0]])) for p, _ in samples]
+        )
+        ours = evaluate_samples(runner, samples, names)
+    np.savez(tmp_path / "stored.npz", raw=raw, imgsz=manifest["imgsz"])
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCKER)
+    out = subprocess.run(
+        [sys.executable, "-c", REPLAY, str(bundle), str(tmp_path / "stored.npz")],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(block), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    )
+    assert out.returncode == 0, out.stderr
+    theirs = json.loads(out.stdout)
+    assert theirs["map50_95"] == pytest.approx(ours["map50_95"], abs=1e-12) and theirs["instances"] == ours["instances"]
+    assert theirs["ap50_95_per_class"] == pytest.approx(ours["ap50_95_per_class"])
