@@ -64,6 +64,14 @@ RUN_PY = '''#!/usr/bin/env python3
 import sys
 from pathlib import Path
 
+if sys.version_info < (3, 10):
+    sys.exit("error: this bundle needs Python 3.10 or newer (JetPack 6 has it; JetPack 5's Python 3.8 is too old)")
+for module, package in (("numpy", "numpy"), ("cv2", "opencv-python-headless (or apt install python3-opencv)")):
+    try:
+        __import__(module)
+    except ImportError:
+        sys.exit(f"error: {module} is missing: pip3 install {package}")
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -75,9 +83,10 @@ sys.exit(main(["--bundle", str(HERE), *sys.argv[1:]]))
 REQUIREMENTS = """\
 # TensorRT 10: on a Jetson it comes with JetPack (python3-libnvinfer); on a desktop use NVIDIA's container or
 #   pip install tensorrt --extra-index-url https://pypi.nvidia.com
-numpy>=1.24
-opencv-python-headless>=4.8  # JetPack ships OpenCV (python3-opencv): skip this line there
-cuda-python>=12.0,<13  # 12.x matches JetPack 6 (CUDA 12); with a CUDA 13 driver, cuda-python 13 works too
+# NumPy and OpenCV: JetPack 6 has both (python3-numpy, python3-opencv); elsewhere uncomment:
+# numpy>=1.21
+# opencv-python-headless>=4.8
+cuda-python>=12.0,<13  # 12.x runs on CUDA 12 (JetPack 6) and CUDA 13 drivers; 13.x needs a CUDA 13 driver
 # onnxruntime>=1.17  # optional: only for `python3 run.py --runtime onnxruntime` (a check without TensorRT)
 """
 

@@ -13,6 +13,8 @@ import numpy as np
 from yolopress.runtime.postprocess import box_iou
 
 IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+# NumPy 2 renamed trapz to trapezoid; Jetson bundles also run on JetPack 6's NumPy 1.21
+_trapezoid = getattr(np, "trapezoid", None) or np.trapz
 _RECALL_POINTS = np.linspace(0, 1, 101)
 
 
@@ -39,7 +41,7 @@ def average_precision(recall: np.ndarray, precision: np.ndarray) -> float:
     mrec = np.concatenate(([0.0], recall, [recall[-1] if len(recall) else 1.0], [1.0]))
     mpre = np.concatenate(([1.0], precision, [0.0], [0.0]))
     mpre = np.flip(np.maximum.accumulate(np.flip(mpre)))
-    return float(np.trapezoid(np.interp(_RECALL_POINTS, mrec, mpre), _RECALL_POINTS))
+    return float(_trapezoid(np.interp(_RECALL_POINTS, mrec, mpre), _RECALL_POINTS))
 
 
 @dataclass
