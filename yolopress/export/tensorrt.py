@@ -33,9 +33,9 @@ from yolopress.runtime.preprocess import letterbox, to_tensor
 
 PRECISIONS = ("fp32", "fp16", "int8")
 INSTALL_HINT = (
-    "TensorRT 10 is not installed: on a desktop GPU use the Docker image (Dockerfile) or NVIDIA's wheel "
-    "(pip install tensorrt --extra-index-url https://pypi.nvidia.com) plus pip install cuda-python; "
-    "on a Jetson it comes with JetPack (apt install python3-libnvinfer)"
+    "TensorRT 10 is not installed: on a desktop GPU use the Docker image (Dockerfile) or NVIDIA's wheels "
+    "(pip install tensorrt 'cuda-python<13' --extra-index-url https://pypi.nvidia.com); on a Jetson it comes "
+    "with JetPack (apt install python3-libnvinfer; pip install 'cuda-python<13')"
 )
 SIDECAR_VERSION = 1
 
