@@ -8,6 +8,8 @@ mAP is measured on ONNX Runtime with the bench stage's code. Trained models go t
 
     .venv/bin/python benchmarks/prune_recovery.py [--ratio 0.3] [--seeds 0 1] [--variants kd nokd ...]
 
+Variants named ``unpruned*`` are references: the same fine-tuning without pruning.
+
 Prints a table; writes benchmarks/results/prune_recovery.json (command and machine inside).
 """
 
@@ -22,7 +24,7 @@ from pathlib import Path
 from _result import write_result
 
 from yolopress.bench.accuracy import evaluate
-from yolopress.compress.prune_stage import prune_and_recover
+from yolopress.compress.prune_stage import fine_tune, prune_and_recover
 from yolopress.config import load_config
 from yolopress.data.dataset import load_data_yaml
 from yolopress.export.onnx import export_onnx
@@ -43,6 +45,14 @@ VARIANTS: dict[str, tuple[str, str | None, list[str]]] = {
     ),
     "kd_lr1e-4": ("KD from the unpruned student, lr0 0.0001", "student", ["prune.lr0=0.0001"]),
     "nokd_lr1e-4": ("detection loss only, lr0 0.0001", None, ["prune.lr0=0.0001"]),
+    "kd_teacher_e14": ("KD from the big teacher, 14 recovery epochs", "teacher", ["prune.epochs=14"]),
+    "nokd_e14": ("detection loss only, 14 recovery epochs", None, ["prune.epochs=14"]),
+    # the fair reference: no pruning, fine-tuned as many epochs (steps and recovery) with the same KD
+    "unpruned_kd_teacher_e14": (
+        "NOT pruned: the distilled student fine-tuned as long (1 + 14 epochs), KD from the big teacher",
+        "teacher",
+        ["prune.epochs=14"],
+    ),
 }
 
 
@@ -72,7 +82,10 @@ def main() -> int:
             cfg = load_config(args.config, [*overrides, f"seed={seed}"])
             out = args.runs_dir / "prune-recovery" / f"{variant}-s{seed}"
             out.mkdir(parents=True, exist_ok=True)
-            if not (out / "model.pt").is_file():
+            if not (out / "model.pt").is_file() and variant.startswith("unpruned"):
+                epochs = cfg.prune.step_epochs * (cfg.prune.steps - 1) + cfg.prune.epochs
+                fine_tune(src, cfg, data_yaml, out, epochs, teachers[teacher], f"unpruned +{epochs} epochs")
+            elif not (out / "model.pt").is_file():
                 prune_and_recover(src, cfg, data_yaml, out, teachers[teacher], args.ratio)
             onnx = export_onnx(out / "model.pt", out / "onnx", cfg.imgsz)
             with load_runner(onnx, "onnxruntime", cfg.imgsz) as runner:
