@@ -30,7 +30,7 @@ from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.onnx import export_tensorrt_onnx
 from yolopress.export.tensorrt import file_sha256
 from yolopress.io import atomic_dir, write_json, write_text
-from yolopress.pipeline import StageRecord
+from yolopress.pipeline import STUDENT_STAGES, StageRecord
 from yolopress.targets import Target
 
 PACKAGE = Path(__file__).resolve().parent
@@ -57,7 +57,6 @@ BUNDLE_CODE = (
     "export/__init__.py",
     "export/tensorrt.py",
 )
-STUDENTS = ("prune", "distill", "native")  # the last one present is the FP32 model that is deployed
 
 RUN_PY = '''#!/usr/bin/env python3
 """Build this bundle's TensorRT engine on this device and measure it: python3 run.py [--help]."""
@@ -101,7 +100,7 @@ def _model(records: dict[str, StageRecord], target: Target) -> tuple[str, Path, 
                 "keep `qat` on with `tensorrt` in qat.targets, or set `int8: calibrate` in the target file"
             )
         return "qat", qat.path("tensorrt.model"), qat.metrics["source"], True
-    source = next((s for s in STUDENTS if s in records), None)
+    source = next((s for s in STUDENT_STAGES if s in records), None)
     if source is None:
         raise ConfigError("bundle needs a trained student: turn on `distill` or `native`")
     return source, records[source].path("model"), source, False
@@ -116,7 +115,7 @@ def needed_stage(cfg: PipelineConfig, target: Target) -> str:
                 "set qat.targets to include tensorrt, or `int8: calibrate` in the target file"
             )
         return "qat"
-    for stage in STUDENTS:
+    for stage in STUDENT_STAGES:
         if getattr(cfg, stage) is not None:
             return stage
     raise ConfigError("bundle needs a trained student: turn on `distill` or `native`")

@@ -93,6 +93,9 @@ def _train_key(cfg: PipelineConfig) -> dict:
 
 # Stages whose output is a model checkpoint (``model``), in pipeline order: what export and bench measure.
 MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "distill", "prune")
+# The student stages, last first: the first of these a run has is its FP32 student (what qat, engine and
+# bundle take).
+STUDENT_STAGES: tuple[str, ...] = ("prune", "distill", "native")
 
 STAGES: tuple[Stage, ...] = (
     Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key),

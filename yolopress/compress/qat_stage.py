@@ -31,7 +31,7 @@ from yolopress.compress.distill import DistillationTrainer, DistillSettings, che
 from yolopress.compress.qat import WEIGHT_RANGE, QuantNoise, prepare, quantized_layers, quiet_modelopt
 from yolopress.config import ConfigError, DistillConfig, PipelineConfig
 from yolopress.data.batches import letterboxed_batches
-from yolopress.pipeline import StageContext, StageResult
+from yolopress.pipeline import STUDENT_STAGES, StageContext, StageResult
 from yolopress.train import KeepModel
 
 AGREEMENT_IMAGES = 16  # validation images on which the INT8 artifact is compared with the fake-quantized model
@@ -164,7 +164,7 @@ def quantize_target(
 def run_stage(ctx: StageContext) -> StageResult:
     """The ``qat`` stage: INT8 artifacts of the last student, one per target."""
     qc, imgsz = ctx.cfg.qat, ctx.cfg.imgsz
-    source = next((s for s in ("prune", "distill", "native") if s in ctx.inputs), None)
+    source = next((s for s in STUDENT_STAGES if s in ctx.inputs), None)
     if source is None:
         raise ConfigError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
     src = ctx.inputs[source].path("model")

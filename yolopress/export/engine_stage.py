@@ -22,10 +22,8 @@ from yolopress.export.tensorrt import (
     build_engine,
     import_tensorrt,
 )
-from yolopress.pipeline import StageContext, StageResult, cache_root
+from yolopress.pipeline import STUDENT_STAGES, StageContext, StageResult, cache_root
 from yolopress.runtime.cuda import CudaError, gpu_info
-
-STUDENTS = ("prune", "distill", "native")
 
 
 def tensorrt_status() -> tuple[str | None, dict | None, str | None]:
@@ -49,7 +47,7 @@ def status_key(cfg) -> dict:
 
 def plan(ctx: StageContext) -> list[tuple[str, str, bool]]:
     """(row name, precision, from the QAT Q/DQ model?) for each engine to build."""
-    student = next((s for s in STUDENTS if s in ctx.inputs), None)
+    student = next((s for s in STUDENT_STAGES if s in ctx.inputs), None)
     qat = ctx.inputs.get("qat")
     has_qdq = qat is not None and "tensorrt.model" in qat.outputs
     out = []
