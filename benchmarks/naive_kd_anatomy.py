@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from _result import write_result
 
 from yolopress.compress.distill import DistillCriterion, DistillSettings, _head_dict, load_teacher
-from yolopress.compress.losses import ClassificationKD, NaiveLogitKD, anchor_weights
+from yolopress.compress.kd_weights import anchor_weights
+from yolopress.compress.losses import ClassificationKD, NaiveLogitKD
 from yolopress.data.dataset import label_path, load_data_yaml, read_labels, split_images
 from yolopress.runtime.preprocess import letterbox, to_tensor
 

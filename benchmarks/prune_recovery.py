@@ -24,7 +24,8 @@ from pathlib import Path
 from _result import write_result
 
 from yolopress.bench.accuracy import evaluate
-from yolopress.compress.prune_stage import fine_tune, prune_and_recover
+from yolopress.compress.finetune import fine_tune
+from yolopress.compress.prune_stage import prune_and_recover
 from yolopress.config import load_config
 from yolopress.data.dataset import load_data_yaml
 from yolopress.export.onnx import export_onnx
@@ -84,7 +85,10 @@ def main() -> int:
             out.mkdir(parents=True, exist_ok=True)
             if not (out / "model.pt").is_file() and variant.startswith("unpruned"):
                 epochs = cfg.prune.step_epochs * (cfg.prune.steps - 1) + cfg.prune.epochs
-                fine_tune(src, cfg, data_yaml, out, epochs, teachers[teacher], f"unpruned +{epochs} epochs")
+                desc = f"unpruned +{epochs} epochs"
+                fine_tune(
+                    src, cfg, data_yaml, out, epochs=epochs, lr0=cfg.prune.lr0, teacher=teachers[teacher], desc=desc
+                )
             elif not (out / "model.pt").is_file():
                 prune_and_recover(src, cfg, data_yaml, out, teachers[teacher], args.ratio)
             onnx = export_onnx(out / "model.pt", out / "onnx", cfg.imgsz)

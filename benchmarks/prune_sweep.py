@@ -38,9 +38,9 @@ from _result import write_result
 from yolopress.bench.accuracy import evaluate
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.bench.stage import file_size_mb, model_info
+from yolopress.compress.finetune import fine_tune
 from yolopress.compress.prune import count_macs
 from yolopress.compress.prune_stage import (
-    fine_tune,
     load_model,
     prune_and_recover,
     prune_checkpoint,
@@ -67,7 +67,8 @@ def train_variants(cfg, ratios: list[float], run: Path, work: Path) -> dict[str,
     d = work / "unpruned-ft"
     if not (d / "model.pt").is_file():
         d.mkdir(parents=True, exist_ok=True)
-        fine_tune(src, cfg, data_yaml, d, ft_epochs, kd_teacher, f"unpruned +{ft_epochs} epochs")
+        desc = f"unpruned +{ft_epochs} epochs"
+        fine_tune(src, cfg, data_yaml, d, epochs=ft_epochs, lr0=cfg.prune.lr0, teacher=kd_teacher, desc=desc)
     out["unpruned-ft"] = {"model": d / "model.pt", "ratio": 0.0, "kind": f"unpruned, +{ft_epochs} epochs, same KD"}
     base = count_macs(load_model(src), cfg.imgsz)[0]
     gradients = (

@@ -37,9 +37,9 @@ from _result import write_result
 
 from yolopress.bench.accuracy import evaluate
 from yolopress.bench.latency import LatencySettings, model_latency
-from yolopress.compress.distill import DistillSettings
+from yolopress.compress.finetune import fine_tune
 from yolopress.compress.qat import quiet_modelopt
-from yolopress.compress.qat_stage import QatDistillationTrainer, images, quantize_target
+from yolopress.compress.qat_stage import images, quantize_target
 from yolopress.config import load_config
 from yolopress.data.dataset import load_data_yaml
 from yolopress.export.common import ultralytics_export
@@ -47,7 +47,6 @@ from yolopress.export.int8 import export_openvino_int8, export_qdq_onnx
 from yolopress.export.onnx import export_onnx
 from yolopress.export.openvino import export_openvino
 from yolopress.runtime import load_runner
-from yolopress.train import train
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -61,11 +60,8 @@ def ultralytics_int8(pt: Path, out: Path, imgsz: int, data_yaml: Path) -> Path:
 
 def fp32_control(src: Path, cfg, epochs: int, data_yaml: Path, out: Path) -> Path:
     """The FP32 student fine-tuned exactly like QAT, without quantizers; returns its ONNX."""
-    tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.qat.lr0, "warmup_epochs": 0.0})
-    DistillSettings.from_config(src, cfg.distill).to_env()
-    # QatDistillationTrainer keeps the loaded model, here unquantized
-    ft, _ = train(str(src), tc, cfg, data_yaml, out, "fp32 fine-tune", QatDistillationTrainer)
-    return export_onnx(ft, out / "export", cfg.imgsz)
+    fine_tune(src, cfg, data_yaml, out, epochs=epochs, lr0=cfg.qat.lr0, teacher=src, desc="fp32 fine-tune")
+    return export_onnx(out / "model.pt", out / "export", cfg.imgsz)
 
 
 def latencies(arts: dict, imgsz: int, rounds: int) -> dict:

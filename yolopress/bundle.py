@@ -30,7 +30,7 @@ from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.onnx import export_tensorrt_onnx
 from yolopress.export.tensorrt import file_sha256
 from yolopress.io import atomic_dir, write_json, write_text
-from yolopress.pipeline import STUDENT_STAGES, StageRecord
+from yolopress.stage import STUDENT_STAGES, StageRecord, latest_student
 from yolopress.targets import Target
 
 PACKAGE = Path(__file__).resolve().parent
@@ -100,9 +100,7 @@ def _model(records: dict[str, StageRecord], target: Target) -> tuple[str, Path, 
                 "keep `qat` on with `tensorrt` in qat.targets, or set `int8: calibrate` in the target file"
             )
         return "qat", qat.path("tensorrt.model"), qat.metrics["source"], True
-    source = next((s for s in STUDENT_STAGES if s in records), None)
-    if source is None:
-        raise ConfigError("bundle needs a trained student: turn on `distill` or `native`")
+    source = latest_student(records)
     return source, records[source].path("model"), source, False
 
 
@@ -190,7 +188,7 @@ def make_bundle(
     bench = cfg.bench or BenchConfig()
     with atomic_dir(out) as tmp:
         ui.info(f"bundle: exporting {name} ({'Q/DQ INT8' if qdq else 'FP32'}) ONNX for {target.name}")
-        opset = cfg.export.opset if cfg.export else 17
+        opset = cfg.opset
         onnx = export_tensorrt_onnx(pt, tmp / "model.onnx", cfg.imgsz, opset, target.batches, qdq)
         sample = _spread(split_images(data, split), target.sample_images)
         labels = _copy_sample(sample, tmp / "sample" / "images")

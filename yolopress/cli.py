@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     from yolopress.bench.schema import ReportError
     from yolopress.config import ConfigError
     from yolopress.data.dataset import DatasetError
-    from yolopress.pipeline import PipelineError
+    from yolopress.stage import StageError
 
     try:
         if args.command == "data":
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run_gate(args)
         until = args.until if args.command == "deploy" else args.command
         return _run_pipeline(args, until)
-    except (ConfigError, DatasetError, PipelineError, ReportError, GateConfigError, FileExistsError) as e:
+    except (ConfigError, DatasetError, StageError, ReportError, GateConfigError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

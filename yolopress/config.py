@@ -15,6 +15,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
+# The choices below are the keys of the tables that implement them (torch-free modules), so the config
+# check, the docs and the code name the same things.
+from yolopress.compress.importance import IMPORTANCE
+from yolopress.compress.kd_weights import SCHEDULES, WEIGHTINGS
+from yolopress.io import read_yaml_mapping
+
+
+def _choice(table: dict) -> Any:
+    """``Literal[...]`` of a name -> implementation table's names."""
+    return Literal.__getitem__(tuple(table))
+
 
 class ConfigError(ValueError):
     """A config problem, worded for the person who wrote the config."""
@@ -134,8 +145,8 @@ class DistillConfig(_Section):
     cls_temperature: float = Field(1.0, gt=0)
     ld_temperature: float = Field(2.0, gt=0)
     cwd_tau: float = Field(1.0, gt=0)
-    weighting: Literal["teacher", "assigner", "both"] = "both"  # which anchors are distilled
-    schedule: Literal["constant", "linear_decay", "cosine_decay"] = "constant"  # KD weight over epochs
+    weighting: _choice(WEIGHTINGS) = "both"  # which anchors are distilled
+    schedule: _choice(SCHEDULES) = "constant"  # KD weight over epochs
     naive_alpha: float = Field(0.8, ge=0, le=1)
     naive_temperature: float = Field(10.0, gt=0)
 
@@ -150,7 +161,7 @@ class PruneConfig(_Section):
     macs: float | None = Field(None, gt=0, le=0.9)
     latency_ms: float | None = Field(None, gt=0)
     runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"  # where a latency target is measured
-    importance: Literal["magnitude", "taylor", "bn_scale"] = "magnitude"
+    importance: _choice(IMPORTANCE) = "magnitude"
     round_to: int | None = Field(8, ge=1)  # channel counts stay multiples of this (fast kernels); null: exact
     taylor_batches: int = Field(2, ge=1)  # training batches whose loss gradients score channels (taylor)
     steps: int = Field(2, ge=1)  # prune in this many steps, fine-tuning between them ...
@@ -262,6 +273,11 @@ class PipelineConfig(_Section):
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
 
+    @property
+    def opset(self) -> int:
+        """The ONNX opset of every export (the export section's, or its default where export is off)."""
+        return (self.export or ExportConfig()).opset
+
     @field_validator("imgsz")
     @classmethod
     def _stride_multiple(cls, v: int) -> int:
@@ -278,23 +294,18 @@ class PipelineConfig(_Section):
         return self
 
     @model_validator(mode="after")
-    def _prune_needs_a_student(self) -> PipelineConfig:
-        if self.prune is None:
-            return self
-        if self.distill is None and self.native is None:
-            raise ValueError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
-        if self.prune.teacher == "teacher" and self.teacher is None:
-            raise ValueError("prune.teacher: teacher needs a `teacher` section; use prune.teacher=student or none")
-        return self
-
-    @model_validator(mode="after")
-    def _qat_needs_a_student(self) -> PipelineConfig:
-        if self.qat is None:
-            return self
-        if self.distill is None and self.native is None:
-            raise ValueError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
-        if self.qat.teacher == "teacher" and self.teacher is None:
-            raise ValueError("qat.teacher: teacher needs a `teacher` section; use qat.teacher=fp32 or none")
+    def _fine_tuning_needs_a_student(self) -> PipelineConfig:
+        """prune and qat start from a trained student, and may distil from the run's teacher."""
+        for name, others in (("prune", "student or none"), ("qat", "fp32 or none")):
+            section = getattr(self, name)
+            if section is None:
+                continue
+            if self.distill is None and self.native is None:
+                raise ValueError(
+                    f"{name} needs a trained student: turn on `distill` or `native`, or set `{name}: null`"
+                )
+            if section.teacher == "teacher" and self.teacher is None:
+                raise ValueError(f"{name}.teacher: teacher needs a `teacher` section; use {name}.teacher={others}")
         return self
 
     @field_validator("native")
@@ -376,14 +387,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
     """Read, override and validate a pipeline config. Raises ConfigError with a readable message."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path} (the demo config is configs/default.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"config {path} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config {path} must be a mapping of keys to values, got {type(raw).__name__}")
+    raw = read_yaml_mapping(path, ConfigError, "config file", " (the demo config is configs/default.yaml)")
     raw = apply_overrides(raw, overrides or [])
     try:
         return PipelineConfig.model_validate(raw, context={"base_dir": path.resolve().parent})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -96,3 +97,34 @@ def hash_path(path: Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path, busy: Exception) -> Iterator[None]:
+    """Hold ``folder/.lock`` exclusively while the block runs; raise ``busy`` at once if another process holds it."""
+    with open(Path(folder) / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def read_yaml_mapping(path: Path, error: type[Exception], what: str, hint: str = "") -> dict:
+    """The mapping in the YAML file ``path``; ``error(message)`` naming ``what`` and the file when it is missing,
+    not YAML, or not a mapping. ``hint`` follows the not-found message (where the shipped examples are)."""
+    import yaml  # here, not at the top: bundles run this module on devices without PyYAML
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}{hint}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise error(f"{what} {path} is not valid YAML: {e}") from None
+    if not isinstance(raw, dict):
+        raise error(f"{what} {path} must be a mapping of keys to values, got {type(raw).__name__}")
+    return raw

@@ -29,7 +29,7 @@ from yolopress.bench.power import Tegrastats
 from yolopress.bench.rows import report_dict
 from yolopress.export.tensorrt import EngineError, EngineMismatch
 from yolopress.io import write_json
-from yolopress.runtime.base import UnsupportedBatch, load_runner
+from yolopress.runtime import UnsupportedBatch, load_runner
 from yolopress.runtime.cuda import CudaError
 
 MANIFEST = "manifest.json"

@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from yolopress.config import ConfigError, distinct_batches
 from yolopress.export.tensorrt import EngineSettings
+from yolopress.io import read_yaml_mapping
 
 TARGETS_DIR = Path(__file__).resolve().parent.parent / "configs" / "targets"
 
@@ -93,14 +93,7 @@ def load_target(path: str | Path) -> Target:
     path = Path(path)
     if not path.suffix and not path.exists():
         path = TARGETS_DIR / f"{path}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"target file not found: {path} (shipped targets: {', '.join(available())})")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError(f"target {path} is not valid YAML: {e}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"target {path} must be a mapping of keys to values")
+    raw = read_yaml_mapping(path, ConfigError, "target file", f" (shipped targets: {', '.join(available())})")
     try:
         return Target.model_validate(raw)
     except ValidationError as e:

@@ -16,7 +16,7 @@ from yolopress import ui
 from yolopress.config import ConfigError, PipelineConfig, TrainConfig
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
-from yolopress.pipeline import StageContext, StageResult
+from yolopress.stage import StageContext, StageResult
 
 
 def resolve_device(device: str) -> str:
@@ -28,7 +28,7 @@ def resolve_device(device: str) -> str:
     return "0" if torch.cuda.is_available() else "cpu"
 
 
-def _check_model_source(model: str, where: str) -> str:
+def check_model_source(model: str, where: str) -> str:
     """A model YAML name Ultralytics ships, or a file; never a name that would trigger a download."""
     if model.endswith(".pt") and not Path(model).is_file():
         raise ConfigError(
@@ -36,18 +36,6 @@ def _check_model_source(model: str, where: str) -> str:
             f"or a model YAML such as 'yolo11n.yaml' to train from scratch."
         )
     return model
-
-
-class KeepModel:
-    """Trainer mixin: train the loaded model itself (pruned, fake-quantized), which Ultralytics would rebuild
-    from its YAML (at full width, without quantizers)."""
-
-    def get_model(self, cfg=None, weights=None, verbose=True):
-        from torch import nn
-
-        if isinstance(weights, nn.Module):
-            return weights
-        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
 
 
 def train_args(tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path) -> dict[str, Any]:
@@ -127,8 +115,8 @@ def train(
 ) -> tuple[Path, dict]:
     """Train with Ultralytics (or ``trainer``, a DetectionTrainer subclass) into ``out/train``.
 
-    ``module`` replaces the model loaded from ``model`` (the trainer must keep it, see
-    ``KeepModel``); ``callbacks`` maps Ultralytics events to extra functions. Returns the best
+    ``module`` replaces the model loaded from ``model`` (the trainer must keep it: see
+    :mod:`yolopress.compress.finetune`); ``callbacks`` maps Ultralytics events to extra functions. Returns the best
     checkpoint (copied to ``out/model.pt``) and metrics, including the median time of a training
     step after the first epoch's warm-up.
     """
@@ -154,16 +142,16 @@ def train(
         "val_map50_95": float(m.get("metrics/mAP50-95(B)", 0.0)),
         "val_map50": float(m.get("metrics/mAP50(B)", 0.0)),
         "epochs": int(trainer.epoch + 1),
-        "step_time_ms": _median(steps[len(steps) // max(tc.epochs, 1) :] or steps),
+        "step_time_ms": median(steps[len(steps) // max(tc.epochs, 1) :] or steps),
     }
     return out / "model.pt", metrics
 
 
-def _median(values: list[float]) -> float | None:
+def median(values: list[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
-def _summary(what: str, metrics: dict) -> str:
+def summary(what: str, metrics: dict) -> str:
     return f"{what}: val mAP50-95 {metrics['val_map50_95']:.3f}, mAP50 {metrics['val_map50']:.3f}"
 
 
@@ -181,18 +169,18 @@ def run_teacher(ctx: StageContext) -> StageResult:
         check_class_names(yolo.names, load_data_yaml(data_yaml).names, tc.weights, data_yaml)
         shutil.copy2(tc.weights, ctx.out / "model.pt")
         return StageResult({"model": "model.pt"}, {"source": str(tc.weights)}, f"given {tc.weights}")
-    model = _check_model_source(tc.model, "teacher.model")
+    model = check_model_source(tc.model, "teacher.model")
     _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"teacher {Path(model).stem}")
     return StageResult(
-        {"model": "model.pt"}, metrics, _summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+        {"model": "model.pt"}, metrics, summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
     )
 
 
 def run_native(ctx: StageContext) -> StageResult:
     sc = ctx.cfg.student
     data_yaml = ctx.inputs["data"].path("data_yaml")
-    model = _check_model_source(sc.model, "student.model")
+    model = check_model_source(sc.model, "student.model")
     _, metrics = train(model, sc, ctx.cfg, data_yaml, ctx.out, f"native {Path(model).stem}")
     return StageResult(
-        {"model": "model.pt"}, metrics, _summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+        {"model": "model.pt"}, metrics, summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
     )

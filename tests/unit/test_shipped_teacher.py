@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from yolopress.config import load_config
-from yolopress.pipeline import SHIPPED_CACHE, STAGES, Pipeline, _hash_outputs, read_record, stage_key
+from yolopress.pipeline import SHIPPED_CACHE, STAGES, Pipeline
+from yolopress.stage import hash_outputs, read_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,11 +23,11 @@ def test_shipped_teacher_matches_the_default_config(tmp_path):
     cfg = load_config(ROOT / "configs" / "default.yaml", ["export=null", "bench=null", "report=null"])
     records = Pipeline(cfg, runs_dir=tmp_path, use_cache=False).run(until="data")
     teacher = next(s for s in STAGES if s.name == "teacher")
-    key, parts = stage_key(teacher, cfg, {"data": records["data"]})
+    key, parts = teacher.key(cfg, {"data": records["data"]})
     shipped = sorted((SHIPPED_CACHE / "stages").glob("teacher-*"))
     assert len(shipped) == 1, f"expected one shipped teacher, found {shipped}"
     rec, meta = read_record(shipped[0])
-    assert _hash_outputs(shipped[0], rec.outputs) == rec.output_hash, "shipped teacher files are damaged"
+    assert hash_outputs(shipped[0], rec.outputs) == rec.output_hash, "shipped teacher files are damaged"
     assert meta["metrics"]["val_map50_95"] > 0.3  # a trained teacher, not a placeholder
     shipped_parts = meta["key_parts"]
     assert (shipped_parts["config"], shipped_parts["extra"]) == (parts["config"], parts["extra"]), (

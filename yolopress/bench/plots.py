@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from yolopress.bench.schema import Report, Row  # noqa: E402
 from yolopress.io import atomic_file  # noqa: E402
-from yolopress.pipeline import MODEL_STAGES  # noqa: E402
+from yolopress.stage import MODEL_STAGES  # noqa: E402
 
 _MARKERS = {"torch": "o", "onnxruntime": "s", "openvino": "^", "tensorrt": "D"}
 

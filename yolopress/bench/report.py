@@ -15,7 +15,7 @@ from yolopress.bench.plots import plot_pareto, plot_stages
 from yolopress.bench.rows import report_dict
 from yolopress.bench.schema import Device, Report, ReportError, Row, load_report, parse_report
 from yolopress.io import write_json, write_text
-from yolopress.pipeline import StageContext, StageResult
+from yolopress.stage import StageContext, StageResult
 
 
 def build_report(bench: dict, title: str, run: str) -> Report:

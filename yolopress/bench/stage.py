@@ -13,9 +13,9 @@ from yolopress.bench.device import fingerprint
 from yolopress.bench.latency import LatencySettings, e2e_latency, model_latency
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.io import write_json
-from yolopress.pipeline import MODEL_STAGES, StageContext, StageResult
 from yolopress.runtime import load_runner
 from yolopress.runtime.base import UnsupportedBatch
+from yolopress.stage import MODEL_STAGES, StageContext, StageResult
 
 # runtime -> (export output suffix or None for the checkpoint itself, format name)
 _FORMATS = {"torch": (None, "pytorch"), "onnxruntime": ("onnx", "onnx"), "openvino": ("openvino", "openvino")}

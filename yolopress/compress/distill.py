@@ -5,19 +5,22 @@ resume, per-epoch validation, results.csv, plots and TensorBoard keep working; i
 student's loss for :class:`DistillCriterion` (detection loss + distillation terms, each logged
 as its own ``kd_*`` column) and adds the CWD adapters to the optimizer.
 
-Settings reach the trainer through the ``YOLOPRESS_DISTILL`` environment variable (JSON):
-Ultralytics rebuilds the trainer in each DDP subprocess from its own arguments only, and a
-subprocess inherits the environment.
+Ultralytics builds the trainer itself from a class and its own arguments, so the distillation
+settings travel on the class: ``DistillationTrainer.configured(settings)`` is a subclass that
+carries them. (In multi-GPU training Ultralytics pickles that class, settings included, for
+each DDP worker.)
+
+The loss is chosen by name from ``KD_LOSSES``: ``yolo`` (the terms in ``KD_TERMS``, each with
+its weight) or ``naive`` (the logit-KD control).
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -25,18 +28,12 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG
 from ultralytics.utils.torch_utils import unwrap_model
 
-from yolopress.compress.losses import (
-    ChannelWiseKD,
-    ClassificationKD,
-    LocalizationKD,
-    NaiveLogitKD,
-    anchor_weights,
-)
+from yolopress.compress.kd_weights import anchor_weights, kd_scale
+from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, LocalizationKD, NaiveLogitKD
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
-from yolopress.pipeline import StageResult
-
-ENV = "YOLOPRESS_DISTILL"
+from yolopress.stage import StageContext, StageResult
+from yolopress.train import check_model_source, median, summary, train
 
 
 @dataclass
@@ -54,32 +51,10 @@ class DistillSettings:
     naive_alpha: float = 0.8
     naive_temperature: float = 10.0
 
-    def to_env(self) -> None:
-        os.environ[ENV] = json.dumps(asdict(self))
-
     @classmethod
     def from_config(cls, teacher: Path | str, dc) -> DistillSettings:
         """Settings for ``teacher`` with the loss settings of a ``DistillConfig`` section."""
         return cls(teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(cls) if f.name != "teacher"})
-
-    @classmethod
-    def from_env(cls) -> DistillSettings:
-        raw = os.environ.get(ENV)
-        if not raw:
-            raise RuntimeError(f"{ENV} is not set: DistillationTrainer is started by the distill stage")
-        return cls(**json.loads(raw))
-
-
-def kd_scale(schedule: str, epoch: int, epochs: int) -> float:
-    """Multiplier of the distillation terms at ``epoch`` (0-based) of ``epochs``."""
-    progress = epoch / max(epochs - 1, 1)
-    if schedule == "constant":
-        return 1.0
-    if schedule == "linear_decay":
-        return 1.0 - progress
-    if schedule == "cosine_decay":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    raise ValueError(f"unknown KD schedule {schedule!r}; use constant, linear_decay or cosine_decay")
 
 
 def neck_channels(model: nn.Module) -> list[int]:
@@ -106,6 +81,52 @@ def load_teacher(path: str, device: torch.device) -> nn.Module:
     return teacher.half() if device.type == "cuda" else teacher.float()
 
 
+# The terms of the ``yolo`` loss, each weighted by the setting of its name (0 leaves it out).
+KD_TERMS: dict[str, Callable[[DistillSettings, nn.Module, nn.Module], nn.Module]] = {
+    "cls": lambda s, student, teacher: ClassificationKD(s.cls_temperature),
+    "ld": lambda s, student, teacher: LocalizationKD(student.model[-1].reg_max, s.ld_temperature),
+    "cwd": lambda s, student, teacher: ChannelWiseKD(neck_channels(student), neck_channels(teacher), s.cwd_tau),
+}
+
+
+class YoloKD:
+    """yolopress' loss: the detection loss plus the weighted ``KD_TERMS`` on the anchors ``weighting``
+    picks, scaled by the schedule and, like Ultralytics' detection loss, by the batch size."""
+
+    def __init__(self, s: DistillSettings, student: nn.Module, teacher: nn.Module) -> None:
+        self.s = s
+        self.terms = [(n, getattr(s, n), make(s, student, teacher)) for n, make in KD_TERMS.items() if getattr(s, n)]
+        self.label = "+".join(n for n, _, _ in self.terms)
+
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, bs: int, scale: float):
+        weight = anchor_weights(teacher, fg_mask, self.s.weighting)
+        kd_total = det_loss.new_zeros(())
+        for name, w, term in self.terms:
+            value = term(student, teacher, weight)
+            items[f"kd_{name}"] = value.detach()
+            kd_total = kd_total + w * value
+        return torch.cat([det_loss * bs, (scale * kd_total * bs).view(1)])
+
+
+class NaiveKD:
+    """The control, exactly as users write it: (1 - alpha) * detection loss + alpha * softmax logit KD,
+    on every anchor, with no schedule."""
+
+    label = "naive logit KD"
+
+    def __init__(self, s: DistillSettings, student: nn.Module, teacher: nn.Module) -> None:
+        self.alpha = s.naive_alpha
+        self.terms = [("naive", s.naive_alpha, NaiveLogitKD(s.naive_temperature))]
+
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, bs: int, scale: float):
+        kd = self.terms[0][2](student, teacher)
+        items["kd_naive"] = kd.detach()
+        return torch.cat([(1 - self.alpha) * det_loss * bs, (self.alpha * kd).view(1)])
+
+
+KD_LOSSES: dict[str, type] = {"yolo": YoloKD, "naive": NaiveKD}
+
+
 class DistillCriterion:
     """Detection loss of the student plus the distillation terms; a plain object, never part of the model.
 
@@ -113,25 +134,20 @@ class DistillCriterion:
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, settings: DistillSettings, epochs: int) -> None:
+        if settings.loss not in KD_LOSSES:
+            raise ValueError(f"unknown distillation loss {settings.loss!r}; use one of {', '.join(KD_LOSSES)}")
         self.det = student.init_criterion()
         self.teacher, self.s, self.epochs, self.epoch = teacher, settings, epochs, 0
-        head = student.model[-1]
+        self.loss = KD_LOSSES[settings.loss](settings, student, teacher)
         device = next(student.parameters()).device
-        self.terms: list[tuple[str, float, nn.Module]] = []
-        if settings.loss == "naive":
-            self.naive = NaiveLogitKD(settings.naive_temperature)
-        elif settings.loss == "yolo":
-            self.naive = None
-            if settings.cls:
-                self.terms.append(("cls", settings.cls, ClassificationKD(settings.cls_temperature)))
-            if settings.ld:
-                self.terms.append(("ld", settings.ld, LocalizationKD(head.reg_max, settings.ld_temperature)))
-            if settings.cwd:
-                cwd = ChannelWiseKD(neck_channels(student), neck_channels(teacher), settings.cwd_tau).to(device)
-                self.terms.append(("cwd", settings.cwd, cwd))
-        else:
-            raise ValueError(f"unknown distillation loss {settings.loss!r}; use yolo or naive")
+        for _, _, term in self.loss.terms:
+            term.to(device)
         self.teacher_ms: list[float] = []
+
+    @property
+    def terms(self) -> list[tuple[str, float, nn.Module]]:
+        """(name, weight, module) of each distillation term in use."""
+        return self.loss.terms
 
     def parameters(self) -> list[nn.Parameter]:
         """Trainable parameters of the distillation terms (the CWD adapters)."""
@@ -153,34 +169,35 @@ class DistillCriterion:
     def __call__(self, preds, batch: dict) -> tuple[torch.Tensor, dict]:
         student = _head_dict(self.det.parse_output(preds))
         (fg_mask, *_), det_loss, items = self.det.get_assigned_targets_and_loss(student, batch)
-        bs = student["boxes"].shape[0]
         teacher = self._teacher_forward(batch["img"])
         if teacher["scores"].shape != student["scores"].shape:
             raise RuntimeError(
                 f"teacher outputs {tuple(teacher['scores'].shape)} do not match the student's "
                 f"{tuple(student['scores'].shape)}: same classes, strides and image size are required"
             )
-        if self.naive is not None:  # the control, exactly as users write it: (1 - a) * det + a * KD
-            kd = self.naive(student, teacher)
-            a = self.s.naive_alpha
-            items["kd_naive"] = kd.detach()
-            return torch.cat([(1 - a) * det_loss * bs, (a * kd).view(1)]), items
-        weight = anchor_weights(teacher, fg_mask, self.s.weighting)
         scale = kd_scale(self.s.schedule, self.epoch, self.epochs)
-        kd_total = det_loss.new_zeros(())
-        for name, w, term in self.terms:
-            value = term(student, teacher, weight)
-            items[f"kd_{name}"] = value.detach()
-            kd_total = kd_total + w * value
-        return torch.cat([det_loss * bs, (scale * kd_total * bs).view(1)]), items
+        total = self.loss(student, teacher, fg_mask, det_loss, items, student["boxes"].shape[0], scale)
+        return total, items
 
 
 class DistillationTrainer(DetectionTrainer):
-    """Ultralytics' DetectionTrainer with a teacher; settings from ``YOLOPRESS_DISTILL``."""
+    """Ultralytics' DetectionTrainer with a teacher; use ``DistillationTrainer.configured(settings)``."""
+
+    settings: ClassVar[DistillSettings | None] = None
+
+    @classmethod
+    def configured(cls, settings: DistillSettings) -> type:
+        """This trainer class bound to ``settings``: what ``YOLO.train(trainer=...)`` takes."""
+        return type(cls.__name__, (cls,), {"settings": settings, "__module__": cls.__module__})
 
     def __init__(self, cfg=DEFAULT_CFG, overrides=None, _callbacks=None):
+        if self.settings is None:
+            raise TypeError(
+                f"{type(self).__name__} has no distillation settings: train with {type(self).__name__}"
+                ".configured(settings)"
+            )
         super().__init__(cfg, overrides, _callbacks)
-        self.kd = DistillSettings.from_env()
+        self.kd = self.settings
         self.kd_criterion: DistillCriterion | None = None
         # A DDP worker is rebuilt with the parent's callbacks, which already hold these two
         for event, hook in (("on_pretrain_routine_end", _attach_criterion), ("on_train_epoch_start", _set_epoch)):
@@ -218,17 +235,14 @@ def _set_epoch(trainer: DistillationTrainer) -> None:
     trainer.kd_criterion.epoch = trainer.epoch
 
 
-def run_stage(ctx) -> StageResult:
+def run_stage(ctx: StageContext) -> StageResult:
     """The ``distill`` stage: the student trained as in ``native``, with the same settings, plus the teacher."""
-    from yolopress.train import _check_model_source, _median, _summary, train
-
     dc, sc = ctx.cfg.distill, ctx.cfg.student
     teacher = ctx.inputs["teacher"].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
     check_teacher(teacher, data_yaml)  # before any training starts, not in the middle of its set-up
     settings = DistillSettings.from_config(teacher, dc)
-    settings.to_env()
-    model = _check_model_source(sc.model, "student.model")
+    model = check_model_source(sc.model, "student.model")
     box: dict = {}
     _, metrics = train(
         model,
@@ -237,27 +251,17 @@ def run_stage(ctx) -> StageResult:
         data_yaml,
         ctx.out,
         f"distill {Path(model).stem}",
-        trainer=DistillationTrainer,
+        trainer=DistillationTrainer.configured(settings),
         on_trainer=lambda t: box.setdefault("trainer", t),
     )
-    times = box["trainer"].kd_criterion.teacher_ms
-    metrics["teacher_forward_ms"] = _median(times[len(times) // max(sc.epochs, 1) :] or times)
-    terms = "naive logit KD" if dc.loss == "naive" else "+".join(n for n, _, _ in box["trainer"].kd_criterion.terms)
+    criterion = box["trainer"].kd_criterion
+    times = criterion.teacher_ms
+    metrics["teacher_forward_ms"] = median(times[len(times) // max(sc.epochs, 1) :] or times)
     return StageResult(
         {"model": "model.pt"},
         {**metrics, "kd": {k: v for k, v in asdict(settings).items() if k != "teacher"}},
-        _summary(f"{Path(model).stem} {metrics['epochs']} epochs with {terms}", metrics),
+        summary(f"{Path(model).stem} {metrics['epochs']} epochs with {criterion.loss.label}", metrics),
     )
-
-
-def fine_tune_teacher(ctx, choice: str, own: Path, own_name: str) -> Path | None:
-    """The teacher a fine-tuning stage (prune recovery, QAT) distils from: ``own`` (the model the stage
-    started from) when ``choice == own_name``, the run's teacher for ``teacher``, nothing for ``none``."""
-    if choice == own_name:
-        return own
-    if choice == "teacher":
-        return ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None
-    return None
 
 
 def check_teacher(teacher: Path, data_yaml: Path) -> None:

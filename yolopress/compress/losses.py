@@ -2,7 +2,7 @@
 
 Every loss takes the student's and the teacher's raw training outputs (the Ultralytics 8.4
 head dict: ``scores`` (B, nc, A) logits, ``boxes`` (B, 4 * reg_max, A) DFL logits, ``feats``
-the neck maps P3-P5) and a per-anchor weight (B, A), and returns a scalar that is
+the neck maps P3-P5) and a per-anchor weight (B, A) (:mod:`yolopress.compress.kd_weights`), and returns a scalar that is
 
 - zero when the student's outputs equal the teacher's (KL divergences, not cross-entropies),
 - independent of batch size, image size and the number of anchors: sums over anchors are
@@ -107,21 +107,3 @@ class NaiveLogitKD(nn.Module):
         t = F.log_softmax(teacher["scores"].float() / self.t, 1)
         kl = F.kl_div(s, t, reduction="none", log_target=True).sum(1)  # (B, A)
         return kl.sum() / kl.shape[0] * self.t**2  # "batchmean" over a sum across anchors
-
-
-def anchor_weights(teacher: dict, fg_mask: torch.Tensor | None, mode: str) -> torch.Tensor:
-    """Where distillation should look, (B, A): the teacher's confidence, the assigner's foreground, or both.
-
-    Most anchors are background on which the teacher says nothing useful; weighting by the
-    teacher's best class score keeps its hard negatives and near-misses (the soft information),
-    the assigner's foreground keeps every labelled object even where the teacher is unsure.
-    """
-    conf = torch.sigmoid(teacher["scores"].float()).amax(1)
-    if mode == "teacher" or fg_mask is None:
-        return conf
-    fg = fg_mask.float()
-    if mode == "assigner":
-        return fg
-    if mode == "both":
-        return torch.maximum(conf, fg)
-    raise ValueError(f"unknown anchor weighting {mode!r}; use teacher, assigner or both")

@@ -32,6 +32,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from yolopress.compress.importance import NEEDS_GRADIENTS, make_importance
+
 MAX_CHANNEL_RATIO = 0.9  # never remove more than this share of any layer's channels
 BISECTION_STEPS = 8  # the channel share is found to within MAX_CHANNEL_RATIO / 256
 
@@ -194,22 +196,6 @@ def count_macs(model: nn.Module, imgsz: int) -> tuple[int, int]:
     return int(total[0]), int(sum(q.numel() for q in model.parameters()))
 
 
-IMPORTANCE = ("magnitude", "taylor", "bn_scale")
-
-
-def make_importance(name: str):
-    """A torch-pruning importance criterion: group L2 magnitude, first-order Taylor (data) or BN scale."""
-    import torch_pruning as tp
-
-    if name == "magnitude":
-        return tp.importance.GroupMagnitudeImportance(p=2)
-    if name == "taylor":
-        return tp.importance.GroupTaylorImportance()
-    if name == "bn_scale":
-        return tp.importance.BNScaleImportance()
-    raise PruneError(f"unknown importance {name!r}; use one of {', '.join(IMPORTANCE)}")
-
-
 @dataclass
 class PruneReport:
     macs_before: int
@@ -251,8 +237,8 @@ def prune(
     pruned group's channel count a multiple of it (CPU and GPU kernels run faster on such counts).
     Raises :class:`PruneError` (model unchanged) when even the largest allowed share misses the target.
     """
-    if importance == "taylor" and gradients is None:
-        raise PruneError("the taylor importance needs training batches to compute gradients on")
+    if importance in NEEDS_GRADIENTS and gradients is None:
+        raise PruneError(f"the {importance} importance needs training batches to compute gradients on")
     macs_before, params_before = count_macs(model, imgsz)
     check_reachable(model, macs_target, imgsz, round_to)
     if macs_before <= macs_target:

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolopress import ui
-from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher, fine_tune_teacher
+from yolopress.compress.finetune import fine_tune, starting_point
+from yolopress.compress.importance import NEEDS_GRADIENTS
 from yolopress.compress.prune import (
     PruneError,
     check_consistent,
@@ -34,21 +34,12 @@ from yolopress.compress.prune import (
     save_checkpoint,
     smallest_meeting,
 )
-from yolopress.config import ConfigError, DistillConfig, PipelineConfig, PruneConfig
+from yolopress.config import PipelineConfig, PruneConfig
 from yolopress.data.batches import letterboxed_batches
-from yolopress.pipeline import StageContext, StageResult
-from yolopress.train import KeepModel
+from yolopress.stage import StageContext, StageResult
 
 MAX_MACS_RATIO = 0.9  # the most a latency search will try to remove
 LATENCY_PROBES = 6  # bisection steps of a latency target: the MACs share is found to within 1/64 of its range
-
-
-class PrunedTrainer(KeepModel, DetectionTrainer):
-    pass
-
-
-class PrunedDistillationTrainer(KeepModel, DistillationTrainer):
-    pass
 
 
 def load_model(path: Path) -> nn.Module:
@@ -163,18 +154,6 @@ def ratio_for_latency(src: Path, pc: PruneConfig, imgsz: int, threads: int | Non
     return smallest_meeting(lambda r: latency(r) <= target, hi, LATENCY_PROBES), probes
 
 
-def fine_tune(pt: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, epochs: int, teacher: Path | None, desc: str):
-    """Fine-tune the pruned checkpoint ``pt`` into ``out/model.pt`` with the student's settings and ``prune.lr0``."""
-    from yolopress.train import train
-
-    tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": cfg.prune.lr0, "warmup_epochs": 0.0})
-    if teacher is None:
-        return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedTrainer)[1]
-    dc = cfg.distill or DistillConfig()
-    DistillSettings.from_config(teacher, dc).to_env()
-    return train(str(pt), tc, cfg, data_yaml, out, desc, trainer=PrunedDistillationTrainer)[1]
-
-
 def prune_and_recover(
     src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None, macs_ratio: float
 ) -> list[dict]:
@@ -187,7 +166,9 @@ def prune_and_recover(
     # Fail before any training if the total cannot be reached (PruneError names the reachable share)
     check_reachable(load_model(src).eval(), int(base * (1 - macs_ratio)), imgsz, pc.round_to)
     gradients = (
-        taylor_gradients(data_yaml, imgsz, pc.taylor_batches, cfg.student.batch) if pc.importance == "taylor" else None
+        taylor_gradients(data_yaml, imgsz, pc.taylor_batches, cfg.student.batch)
+        if pc.importance in NEEDS_GRADIENTS
+        else None
     )
     current, history = src, []
     for step in range(1, pc.steps + 1):
@@ -205,7 +186,10 @@ def prune_and_recover(
         }
         current = step_dir / "pruned.pt"
         if epochs:
-            metrics = fine_tune(current, cfg, data_yaml, step_dir, epochs, teacher, f"prune {step}/{pc.steps}")
+            desc = f"prune {step}/{pc.steps}"
+            metrics = fine_tune(
+                current, cfg, data_yaml, step_dir, epochs=epochs, lr0=pc.lr0, teacher=teacher, desc=desc
+            )
             current = step_dir / "model.pt"
             record.update(val_map50_95=metrics["val_map50_95"], val_map50=metrics["val_map50"])
         history.append(record)
@@ -219,14 +203,8 @@ def prune_and_recover(
 def run_stage(ctx: StageContext) -> StageResult:
     """The ``prune`` stage: the distilled student (or the native one) pruned, fine-tuned and recovered."""
     pc, imgsz = ctx.cfg.prune, ctx.cfg.imgsz
-    source = "distill" if "distill" in ctx.inputs else "native"
-    if source not in ctx.inputs:
-        raise ConfigError("prune needs a trained student: turn on `distill` or `native`, or set `prune: null`")
-    src = ctx.inputs[source].path("model")
-    data_yaml = ctx.inputs["data"].path("data_yaml")
-    teacher = fine_tune_teacher(ctx, pc.teacher, src, "student")
-    if teacher is not None:
-        check_teacher(teacher, data_yaml)
+    start = starting_point(ctx, pc.teacher, "student")
+    source, src, data_yaml, teacher = start.source, start.model, start.data_yaml, start.teacher
     threads = ctx.cfg.bench.threads if ctx.cfg.bench is not None else None
     metrics: dict = {"source": source, "teacher": pc.teacher}
     if pc.latency_ms is not None:

@@ -24,25 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from ultralytics.models.yolo.detect import DetectionTrainer
 
 from yolopress import ui
-from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher, fine_tune_teacher
+from yolopress.compress.finetune import fine_tune, starting_point
 from yolopress.compress.qat import WEIGHT_RANGE, QuantNoise, prepare, quantized_layers, quiet_modelopt
-from yolopress.config import ConfigError, DistillConfig, PipelineConfig
+from yolopress.config import ConfigError, PipelineConfig
 from yolopress.data.batches import letterboxed_batches
-from yolopress.pipeline import STUDENT_STAGES, StageContext, StageResult
-from yolopress.train import KeepModel
+from yolopress.stage import StageContext, StageResult
 
 AGREEMENT_IMAGES = 16  # validation images on which the INT8 artifact is compared with the fake-quantized model
-
-
-class QatTrainer(KeepModel, DetectionTrainer):
-    pass
-
-
-class QatDistillationTrainer(KeepModel, DistillationTrainer):
-    pass
 
 
 def images(data_yaml: Path, imgsz: int, n: int, batch: int, split: str = "train") -> list[torch.Tensor]:
@@ -86,20 +76,23 @@ def _noise_callbacks(qc, epochs: int) -> tuple[dict, dict]:
     return {"on_train_start": start, "on_train_batch_start": step, "on_train_end": end}, state
 
 
-def fine_tune(yolo, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None) -> dict:
+def _fine_tune(yolo, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None) -> dict:
     """Fine-tune the fake-quantized model in ``yolo`` into ``out/model.pt``; return its metrics."""
-    from yolopress.train import train
-
     qc = cfg.qat
-    tc = cfg.student.model_copy(update={"epochs": qc.epochs, "lr0": qc.lr0, "warmup_epochs": 0.0})
     callbacks, noise = _noise_callbacks(qc, qc.epochs) if qc.noise else ({}, {})
-    trainer = QatTrainer
-    if teacher is not None:
-        dc = cfg.distill or DistillConfig()
-        DistillSettings.from_config(teacher, dc).to_env()
-        trainer = QatDistillationTrainer
     desc = f"qat {out.name}" + (" + noise" if qc.noise else "")
-    _, metrics = train(str(src), tc, cfg, data_yaml, out, desc, trainer=trainer, module=yolo.model, callbacks=callbacks)
+    metrics = fine_tune(
+        src,
+        cfg,
+        data_yaml,
+        out,
+        epochs=qc.epochs,
+        lr0=qc.lr0,
+        teacher=teacher,
+        desc=desc,
+        module=yolo.model,
+        callbacks=callbacks,
+    )
     if qc.noise:
         metrics["noise"] = noise.get("record")
     return metrics
@@ -143,12 +136,12 @@ def quantize_target(
     yolo = quantized_model(src, calib, qc.quantize_dfl, target)
     record: dict = {"weight_range": WEIGHT_RANGE[target], "quantized_layers": len(quantized_layers(yolo.model))}
     if qc.epochs:
-        record.update(fine_tune(yolo, src, cfg, data_yaml, tdir, teacher))
+        record.update(_fine_tune(yolo, src, cfg, data_yaml, tdir, teacher))
     else:
         yolo.save(str(tdir / "model.pt"))  # Ultralytics stores the quantizers beside the module
     pt = tdir / "model.pt"
     export_dir = tdir / "export"
-    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.export.opset if cfg.export else 17)
+    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset)
     if target == "tensorrt":
         artifact, runtime = tdir / "model.onnx", "onnxruntime"
         shutil.move(onnx_path, artifact)
@@ -164,14 +157,8 @@ def quantize_target(
 def run_stage(ctx: StageContext) -> StageResult:
     """The ``qat`` stage: INT8 artifacts of the last student, one per target."""
     qc, imgsz = ctx.cfg.qat, ctx.cfg.imgsz
-    source = next((s for s in STUDENT_STAGES if s in ctx.inputs), None)
-    if source is None:
-        raise ConfigError("qat needs a trained student: turn on `distill` or `native`, or set `qat: null`")
-    src = ctx.inputs[source].path("model")
-    data_yaml = ctx.inputs["data"].path("data_yaml")
-    teacher = fine_tune_teacher(ctx, qc.teacher, src, "fp32")
-    if teacher is not None and qc.epochs:
-        check_teacher(teacher, data_yaml)
+    start = starting_point(ctx, qc.teacher, "fp32", verify_teacher=qc.epochs > 0)
+    source, src, data_yaml, teacher = start.source, start.model, start.data_yaml, start.teacher
     calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)
     ui.info(f"qat: {source} student, {sum(len(b) for b in calib)} calibration images, targets {qc.targets}")
     targets, outputs = {}, {}

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
+
+from yolopress.io import read_yaml_mapping
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".heic"}
 SPLITS = ("train", "val", "test")
@@ -40,12 +41,7 @@ def _names(raw) -> dict[int, str]:
 def load_data_yaml(path: Path) -> DataSpec:
     """Parse a data YAML the way Ultralytics does (``path:`` key, else the YAML's own folder)."""
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset YAML not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise DatasetError(f"{path} is not valid YAML: {e}") from None
+    raw = read_yaml_mapping(path, DatasetError, "dataset YAML")
     if "names" not in raw:
         raise DatasetError(f"{path} has no `names`: add the class names, e.g. `names: {{0: person, 1: car}}`")
     root = Path(raw.get("path") or ".")

@@ -8,7 +8,7 @@ from yolopress.data import synth
 from yolopress.data.check import require_valid
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.io import write_json, write_text
-from yolopress.pipeline import StageContext, StageResult
+from yolopress.stage import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -22,8 +22,8 @@ from yolopress.export.tensorrt import (
     build_engine,
     import_tensorrt,
 )
-from yolopress.pipeline import STUDENT_STAGES, StageContext, StageResult, cache_root
 from yolopress.runtime.cuda import CudaError, gpu_info
+from yolopress.stage import StageContext, StageResult, cache_root, latest_student
 
 
 def tensorrt_status() -> tuple[str | None, dict | None, str | None]:
@@ -42,12 +42,12 @@ def tensorrt_status() -> tuple[str | None, dict | None, str | None]:
 def status_key(cfg) -> dict:
     """Part of the stage key: a new TensorRT or GPU means new engines."""
     version, gpu, _ = tensorrt_status()
-    return {"imgsz": cfg.imgsz, "tensorrt": version, "gpu": gpu, "opset": cfg.export.opset if cfg.export else 17}
+    return {"imgsz": cfg.imgsz, "tensorrt": version, "gpu": gpu, "opset": cfg.opset}
 
 
 def plan(ctx: StageContext) -> list[tuple[str, str, bool]]:
     """(row name, precision, from the QAT Q/DQ model?) for each engine to build."""
-    student = next((s for s in STUDENT_STAGES if s in ctx.inputs), None)
+    student = latest_student(ctx.inputs, required=False)
     qat = ctx.inputs.get("qat")
     has_qdq = qat is not None and "tensorrt.model" in qat.outputs
     out = []
@@ -66,7 +66,7 @@ def run(ctx: StageContext) -> StageResult:
         ui.info(f"engine: no TensorRT engines on this machine. {reason}")
         return StageResult({}, {"skipped": reason}, "skipped: TensorRT or a CUDA GPU is missing here")
     data = load_data_yaml(ctx.inputs["data"].path("data_yaml"))
-    opset = ctx.cfg.export.opset if ctx.cfg.export else 17
+    opset = ctx.cfg.opset
     settings_for = {
         p: EngineSettings(p, tuple(ec.batches), ec.workspace_mb, ec.fp16_fallback, ec.dla_core, ec.gpu_fallback)
         for p in ec.precisions

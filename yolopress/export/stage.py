@@ -7,7 +7,7 @@ import importlib.util
 from yolopress.config import ConfigError
 from yolopress.export.onnx import export_onnx
 from yolopress.export.openvino import export_openvino
-from yolopress.pipeline import StageContext, StageResult
+from yolopress.stage import StageContext, StageResult
 
 
 def run(ctx: StageContext) -> StageResult:

@@ -18,6 +18,7 @@ Jetson bundle (:mod:`yolopress.bundle`). What has not been run: see docs/tensorr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -291,6 +292,98 @@ def _profile(builder, network, imgsz: int, settings: EngineSettings):
     return profile
 
 
+def _check_precision(onnx: Path, settings: EngineSettings, explicit: bool, calibration) -> None:
+    """Refuse what cannot be built: a Q/DQ ONNX in float, or INT8 from a float ONNX without calibration images."""
+    if explicit and settings.precision != "int8":
+        raise EngineError(
+            f"{onnx} has Q/DQ pairs (a QAT model): its engine is INT8 whatever is asked; for {settings.precision} "
+            "build from the FP32 ONNX of the model before quantization"
+        )
+    if settings.precision == "int8" and not explicit and calibration is None:
+        raise EngineError(f"{onnx} has no Q/DQ pairs, so INT8 needs calibration images; give some, or use the QAT ONNX")
+
+
+def _builder_config(trt, builder, network, settings: EngineSettings, imgsz: int, timing_cache: Path | None):
+    """The builder config (precision flags, workspace, batch profile, DLA, timing cache) and its profile or None."""
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mb << 20)
+    if settings.precision == "fp16" or (settings.precision == "int8" and settings.fp16_fallback):
+        config.set_flag(trt.BuilderFlag.FP16)
+    if settings.precision == "int8":
+        config.set_flag(trt.BuilderFlag.INT8)
+    profile = _profile(builder, network, imgsz, settings)
+    if profile is not None:
+        config.add_optimization_profile(profile)
+    if settings.dla_core is not None:
+        config.default_device_type = trt.DeviceType.DLA
+        config.DLA_core = settings.dla_core
+        if settings.gpu_fallback:
+            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+    blob = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    config.set_timing_cache(config.create_timing_cache(blob), ignore_mismatch=False)
+    return config, profile
+
+
+@contextlib.contextmanager
+def _calibration(trt, config, profile, onnx: Path, feed: CalibrationFeed, cache_path: Path | None, buffer_type):
+    """Attach an entropy calibrator fed by ``feed`` to ``config`` for the build; yield it. ``buffer_type``
+    allocates the device buffer the batches are uploaded into (freed after the build)."""
+    buffer = buffer_type(feed.batch * 3 * feed.imgsz * feed.imgsz * 4)
+    try:
+        cache = CalibrationCache(cache_path, {"onnx_sha256": file_sha256(onnx), **feed.key()}) if cache_path else None
+        calibrator = entropy_calibrator(trt, feed, cache, buffer.upload)
+        config.int8_calibrator = calibrator  # implicit quantization: deprecated in TensorRT 10, still supported
+        if profile is not None:
+            config.set_calibration_profile(profile)
+        yield calibrator
+    finally:
+        buffer.free()
+
+
+def _write_plan(plan, engine: Path, config, timing_cache: Path | None) -> None:
+    """The engine file and the updated timing cache, each written whole or not at all."""
+    engine.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_file(engine, "wb") as f:
+        f.write(memoryview(plan))
+    if timing_cache is not None:
+        with atomic_file(timing_cache, "wb") as f:
+            f.write(memoryview(config.get_timing_cache().serialize()))
+
+
+def _sidecar(
+    trt,
+    network,
+    profile,
+    onnx: Path,
+    settings: EngineSettings,
+    imgsz: int,
+    names,
+    gpu,
+    explicit: bool,
+    build_s: float,
+    calibrator,
+) -> EngineMeta:
+    """What the engine was built from and for (see :class:`EngineMeta`)."""
+    lo, opt, hi = settings.profile if profile is not None else (network.get_input(0).shape[0],) * 3
+    return EngineMeta(
+        imgsz=imgsz,
+        names=dict(names),
+        precision=settings.precision,
+        int8=("explicit" if explicit else "calibrated") if settings.precision == "int8" else None,
+        batch_min=lo,
+        batch_opt=opt,
+        batch_max=hi,
+        tensorrt=trt.__version__,
+        gpu=gpu.as_dict(),
+        dla_core=settings.dla_core,
+        onnx=Path(onnx).name,
+        onnx_sha256=file_sha256(onnx),
+        build_s=round(build_s, 1),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        extra={"calibration_batches": getattr(calibrator, "batches_fed", None)} if calibrator else {},
+    )
+
+
 def build_engine(
     onnx: Path,
     engine: Path,
@@ -315,78 +408,23 @@ def build_engine(
     builder = trt.Builder(logger)
     network, _parser = _parse(trt, builder, logger, onnx)
     explicit = _is_explicit_int8(trt, network)
-    if explicit and settings.precision != "int8":
-        raise EngineError(
-            f"{onnx} has Q/DQ pairs (a QAT model): its engine is INT8 whatever is asked; for {settings.precision} "
-            "build from the FP32 ONNX of the model before quantization"
-        )
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, settings.workspace_mb << 20)
-    if settings.precision == "fp16" or (settings.precision == "int8" and settings.fp16_fallback):
-        config.set_flag(trt.BuilderFlag.FP16)
-    profile = _profile(builder, network, imgsz, settings)
-    if profile is not None:
-        config.add_optimization_profile(profile)
-    calib_buffer, calibrator = None, None
-    if settings.precision == "int8":
-        config.set_flag(trt.BuilderFlag.INT8)
-        if not explicit:
-            if calibration is None:
-                raise EngineError(
-                    f"{onnx} has no Q/DQ pairs, so INT8 needs calibration images; give some, or use the QAT ONNX"
-                )
-            calib_buffer = DeviceBuffer(calibration.batch * 3 * imgsz * imgsz * 4)
-            key = {"onnx_sha256": file_sha256(onnx), **calibration.key()}
-            cache = CalibrationCache(calib_cache, key) if calib_cache else None
-            calibrator = entropy_calibrator(trt, calibration, cache, calib_buffer.upload)
-            config.int8_calibrator = calibrator  # implicit quantization: deprecated in TensorRT 10, still supported
-            if profile is not None:
-                config.set_calibration_profile(profile)
-    if settings.dla_core is not None:
-        config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = settings.dla_core
-        if settings.gpu_fallback:
-            config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
-    cache_blob = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
-    tcache = config.create_timing_cache(cache_blob)
-    config.set_timing_cache(tcache, ignore_mismatch=False)
-
+    _check_precision(onnx, settings, explicit, calibration)
+    config, profile = _builder_config(trt, builder, network, settings, imgsz, timing_cache)
+    calibrated = settings.precision == "int8" and not explicit
     mode = {"int8": "INT8 (Q/DQ)" if explicit else "INT8 (calibrated)"}.get(settings.precision, settings.precision)
     log(f"building a {mode} TensorRT {trt.__version__} engine for {gpu.name} from {onnx.name} (minutes the first time)")
     t0 = time.perf_counter()
-    try:
+    with (
+        _calibration(trt, config, profile, onnx, calibration, calib_cache, DeviceBuffer)
+        if calibrated
+        else contextlib.nullcontext()
+    ) as calibrator:
         plan = builder.build_serialized_network(network, config)
-    finally:
-        if calib_buffer is not None:
-            calib_buffer.free()
     if plan is None:
         raise EngineError(f"TensorRT could not build an engine from {onnx}; its log above says why")
     build_s = time.perf_counter() - t0
-    engine = Path(engine)
-    engine.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_file(engine, "wb") as f:
-        f.write(memoryview(plan))
-    if timing_cache is not None:
-        with atomic_file(timing_cache, "wb") as f:
-            f.write(memoryview(config.get_timing_cache().serialize()))
-    lo, opt, hi = settings.profile if profile is not None else (network.get_input(0).shape[0],) * 3
-    meta = EngineMeta(
-        imgsz=imgsz,
-        names=dict(names),
-        precision=settings.precision,
-        int8=("explicit" if explicit else "calibrated") if settings.precision == "int8" else None,
-        batch_min=lo,
-        batch_opt=opt,
-        batch_max=hi,
-        tensorrt=trt.__version__,
-        gpu=gpu.as_dict(),
-        dla_core=settings.dla_core,
-        onnx=Path(onnx).name,
-        onnx_sha256=file_sha256(onnx),
-        build_s=round(build_s, 1),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        extra={"calibration_batches": getattr(calibrator, "batches_fed", None)} if calibrator else {},
-    )
+    _write_plan(plan, Path(engine), config, timing_cache)
+    meta = _sidecar(trt, network, profile, onnx, settings, imgsz, names, gpu, explicit, build_s, calibrator)
     meta.write(engine)
     log(f"built {engine} in {build_s:.0f} s")
     return meta

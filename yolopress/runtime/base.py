@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 
 import numpy as np
-
-# runtime name -> "module:class"; imported lazily so a missing optional backend only fails when used
-RUNNERS: dict[str, str] = {
-    "torch": "yolopress.runtime.torch:TorchRunner",
-    "onnxruntime": "yolopress.runtime.onnxruntime:OnnxRuntimeRunner",
-    "openvino": "yolopress.runtime.openvino:OpenVINORunner",
-    "tensorrt": "yolopress.runtime.tensorrt:TensorRTRunner",
-}
 
 
 class Runner(ABC):
@@ -64,14 +55,3 @@ class Runner(ABC):
 
 class UnsupportedBatch(ValueError):
     """The artifact has a fixed batch size other than the one asked for."""
-
-
-def load_runner(path: Path, runtime: str, imgsz: int, batch: int = 1, threads: int | None = None, **options) -> Runner:
-    """Load ``path`` with the named runtime; an unknown runtime names the ones available.
-
-    ``options`` go to that runner only (e.g. ``cuda_graph=True`` for TensorRT).
-    """
-    if runtime not in RUNNERS:
-        raise ValueError(f"unknown runtime {runtime!r}; available: {', '.join(RUNNERS)}")
-    module, cls = RUNNERS[runtime].split(":")
-    return getattr(importlib.import_module(module), cls)(path, imgsz=imgsz, batch=batch, threads=threads, **options)

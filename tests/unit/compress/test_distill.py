@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from yolopress.compress.distill import DistillCriterion, DistillSettings, check_teacher, kd_scale, neck_channels
+from yolopress.compress.distill import DistillCriterion, DistillSettings, check_teacher, neck_channels
+from yolopress.compress.kd_weights import kd_scale
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 
@@ -114,3 +115,35 @@ def test_teacher_with_other_class_names_is_refused(tiny_data, tmp_path):
     torch.save({"model": teacher}, path)
     with pytest.raises(DatasetError, match="class names of .*teacher.pt .* do not match"):
         check_teacher(path, tiny_data)
+
+
+def test_settings_travel_on_the_trainer_class_also_through_a_ddp_pickle():
+    """Ultralytics builds the trainer from its class, and for DDP workers pickles that class with cloudpickle."""
+    import cloudpickle
+
+    from yolopress.compress.distill import DistillationTrainer
+
+    settings = DistillSettings(teacher="t.pt", cls=2.0, schedule="cosine_decay")
+    bound = DistillationTrainer.configured(settings)
+    assert issubclass(bound, DistillationTrainer) and bound.settings == settings
+    assert DistillationTrainer.settings is None  # the base class stays unbound: no leak into the next stage
+    restored = cloudpickle.loads(cloudpickle.dumps(bound))
+    assert restored.settings == settings and issubclass(restored, DistillationTrainer)
+    with pytest.raises(TypeError, match=r"DistillationTrainer\.configured\(settings\)"):
+        DistillationTrainer(overrides={})
+
+
+def test_loss_names_in_the_config_are_the_table_of_losses():
+    import typing
+
+    from yolopress.compress.distill import KD_LOSSES, KD_TERMS
+    from yolopress.config import DistillConfig
+
+    assert typing.get_args(DistillConfig.model_fields["loss"].annotation) == tuple(KD_LOSSES)
+    assert set(KD_TERMS) <= set(DistillConfig.model_fields)  # each yolo term has a weight setting of its name
+    with pytest.raises(ValueError, match="unknown distillation loss 'mse'; use one of yolo, naive"):
+        DistillCriterion(*pair_models(), DistillSettings(teacher="t.pt", loss="mse"), epochs=1)
+
+
+def pair_models():
+    return tiny_model("p", 0).train(), tiny_model("p", 1).eval()

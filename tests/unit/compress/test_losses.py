@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, LocalizationKD, NaiveLogitKD, anchor_weights
+from yolopress.compress.kd_weights import anchor_weights
+from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, LocalizationKD, NaiveLogitKD
 
 NC, REG = 8, 16
 CH_S, CH_T = [8, 16, 32], [16, 32, 64]

@@ -180,7 +180,7 @@ def test_without_tensorrt_the_error_says_what_to_install(tmp_path):
     with pytest.raises(TensorRTUnavailable, match="TensorRT 10 is not installed"):
         import_tensorrt()
     assert "python3-libnvinfer" in INSTALL_HINT and "pypi.nvidia.com" in INSTALL_HINT
-    from yolopress.runtime.base import load_runner
+    from yolopress.runtime import load_runner
 
     with pytest.raises(TensorRTUnavailable):
         load_runner(tmp_path / "model.engine", "tensorrt", 64)
