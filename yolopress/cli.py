@@ -116,6 +116,7 @@ def _run_bundle(args: argparse.Namespace) -> int:
     from yolopress import ui
     from yolopress.bundle import make_bundle, needed_stage
     from yolopress.config import load_config
+    from yolopress.io import refuse_foreign
     from yolopress.pipeline import Pipeline
     from yolopress.targets import load_target
 
@@ -127,6 +128,7 @@ def _run_bundle(args: argparse.Namespace) -> int:
     out = args.out or Path("bundles") / f"{cfg.name}-{target.name}"
     if out.exists() and not args.overwrite:  # before any stage runs
         raise FileExistsError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
+    refuse_foreign(out, "--out")  # --overwrite replaces only a bundle yolopress made
     # the stages the bundle reads: reused when `yolopress deploy` already ran them, run now otherwise
     records = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=needed_stage(cfg, target))
     make_bundle(cfg, records, target, out, overwrite=args.overwrite)
@@ -154,8 +156,21 @@ def _run_gate(args: argparse.Namespace) -> int:
     return 0 if gate.passed(checks) else 1
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Options and ``key=value`` overrides in any order (``deploy CONFIG --runs-dir X key=value``)."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    overrides = [a for a in extra if "=" in a and not a.startswith("-")]
+    unknown = [a for a in extra if a not in overrides]
+    if unknown or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown or overrides)}")
+    if overrides:
+        args.overrides = [*args.overrides, *overrides]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     from yolopress.bench.gate import GateConfigError
     from yolopress.bench.schema import ReportError
     from yolopress.config import ConfigError

@@ -8,6 +8,7 @@ missing files are errors that name the key and what is allowed.
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
@@ -260,7 +261,7 @@ class PipelineConfig(_Section):
     name: str = "run"
     seed: int = 0
     imgsz: int = Field(128, ge=32)
-    device: str = "cpu"  # "cpu", a CUDA index such as "0", or "auto"
+    device: str = "cpu"  # "cpu", CUDA indices such as "0" or "0,1" (multi-GPU), or "auto"
     data: DataConfig
     teacher: TeacherConfig | None = Field(default_factory=TeacherConfig)
     student: TrainConfig = Field(default_factory=TrainConfig)  # model and hyperparameters of every student stage
@@ -272,6 +273,31 @@ class PipelineConfig(_Section):
     engine: EngineConfig | None = Field(default_factory=EngineConfig)
     bench: BenchConfig | None = Field(default_factory=BenchConfig)
     report: ReportConfig | None = Field(default_factory=ReportConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, v: str) -> str:
+        """The run's folder under the runs folder: a plain name, so a run can never land in (and replace
+        parts of) a folder elsewhere."""
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", v) or ".." in v:
+            raise ValueError(
+                f"name must be a plain folder name (letters, digits, '.', '_', '-'; no '/', '..' or absolute "
+                f"path), got {v!r}; choose where runs go with --runs-dir"
+            )
+        return v
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _known_device(cls, v: Any) -> str:
+        v = str(v).replace(" ", "")
+        if v not in ("cpu", "auto") and not re.fullmatch(r"\d+(,\d+)*", v):
+            raise ValueError(f"device must be cpu, auto, or CUDA GPU indices such as 0 or 0,1; got {v!r}")
+        return v
+
+    @property
+    def cuda_indices(self) -> list[int]:
+        """The CUDA GPUs ``device`` names (none for cpu and auto)."""
+        return [int(i) for i in self.device.split(",")] if self.device[0].isdigit() else []
 
     @property
     def opset(self) -> int:

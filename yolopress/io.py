@@ -23,22 +23,69 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+# Every folder yolopress makes holds this (empty) file. yolopress replaces or deletes only folders that
+# have it, so a user's folder that happens to sit where a run, stage, bundle or dataset would go is
+# never touched.
+MARKER = ".yolopress"
+# What older yolopress versions (before the marker) left in the folders they made: file -> a key in it.
+_LEGACY_SIGNS = {"stage.json": "yolopress_version", "manifest.json": "bundle_version", "data.yaml": "yolopress_synth"}
+
+
+class NotOurs(FileExistsError):
+    """A folder that yolopress did not make stands where it would write; it is left alone."""
+
+
+def made_by_yolopress(folder: Path) -> bool:
+    """Whether ``folder`` was made by yolopress: it has the marker, or a file only older versions wrote."""
+    folder = Path(folder)
+    if (folder / MARKER).is_file():
+        return True
+    for name, key in _LEGACY_SIGNS.items():
+        path = folder / name
+        if path.is_file() and path.stat().st_size < 1 << 20 and key in path.read_text(errors="replace"):
+            return True
+    return False
+
+
+def refuse_foreign(folder: Path, what: str) -> None:
+    """Raise :class:`NotOurs` when ``folder`` exists, is not empty and was not made by yolopress."""
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())) and not made_by_yolopress(folder):
+        raise NotOurs(
+            f"{folder} already exists and was not made by yolopress, so it is left as it is: "
+            f"choose another {what}, or move that folder away"
+        )
+
+
+def claim_dir(folder: Path, what: str) -> Path:
+    """Create ``folder`` (or take an empty one, or one yolopress made) and mark it as yolopress's."""
+    refuse_foreign(folder, what)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).touch()
+    return folder
+
+
 @contextlib.contextmanager
-def atomic_dir(dest: Path) -> Iterator[Path]:
+def atomic_dir(dest: Path, what: str = "folder") -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``dest``; on success it replaces ``dest`` whole.
 
     On an exception (Ctrl-C included) the temporary folder is removed and ``dest``, if it
-    existed, is left exactly as it was.
+    existed, is left exactly as it was. An existing ``dest`` that yolopress did not make is
+    refused (:class:`NotOurs`, naming ``what`` to change) before anything is written.
     """
     dest = Path(dest)
+    refuse_foreign(dest, what)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
     os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes it private; results are meant to be shared
     try:
         yield tmp
+        (tmp / MARKER).touch()
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    refuse_foreign(dest, what)  # a folder that appeared meanwhile is not ours to replace either
     old = dest.with_name(f".{dest.name}.old")
     if old.exists():
         shutil.rmtree(old)
@@ -86,8 +133,13 @@ def hash_path(path: Path) -> str:
     """Content hash of a file, or of every file under a folder (names and bytes)."""
     path = Path(path)
     h = hashlib.sha256()
-    # *.cache: label caches that Ultralytics writes beside a dataset's labels; they are derived data
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix != ".cache")
+    # *.cache: label caches that Ultralytics writes beside a dataset's labels; they are derived data.
+    # The ownership marker says who made a folder, not what is in it.
+    files = (
+        [path]
+        if path.is_file()
+        else sorted(p for p in path.rglob("*") if p.is_file() and p.suffix != ".cache" and p.name != MARKER)
+    )
     if not path.exists():
         raise FileNotFoundError(path)
     for p in files:

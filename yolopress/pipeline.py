@@ -30,6 +30,7 @@ from yolopress.stage import (
     StageRecord,
     StageResult,
     cache_root,
+    claim_run,
     read_record,
     reusable,
     stage_key,
@@ -141,6 +142,16 @@ class PipelineError(StageError):
     """A run that cannot go on: an unknown or turned-off stage, a busy run folder, a stage that broke the contract."""
 
 
+def _check_devices(cfg: PipelineConfig) -> None:
+    """CUDA GPUs the config names must exist here: say so before any stage runs, not after an hour."""
+    if cfg.cuda_indices:
+        import torch
+
+        found = torch.cuda.device_count()
+        if max(cfg.cuda_indices) >= found:
+            raise PipelineError(f"device={cfg.device}: torch sees {found} CUDA GPU(s) here; use device=cpu or auto")
+
+
 # Read-only results that ship with yolopress: the demo teacher, trained by yolopress itself from
 # configs/default.yaml (`make ship-teacher`), so a fresh machine's `make deploy` does not spend
 # a quarter of an hour on it. Used only when its key matches exactly (same generated data, same
@@ -169,7 +180,8 @@ class Pipeline:
             if until not in [s.name for s in stages]:
                 raise PipelineError(f"stage {until!r} is turned off in the config (its section is null)")
             stages = stages[: [s.name for s in stages].index(until) + 1]
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        _check_devices(self.cfg)
+        claim_run(self.run_dir)
         records: dict[str, StageRecord] = {}
         busy = f"another yolopress is running in {self.run_dir}; wait for it, or use another `name`"
         with folder_lock(self.run_dir, PipelineError(busy)):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from yolopress import __version__, ui
-from yolopress.io import hash_json, hash_path, write_json
+from yolopress.io import MARKER, hash_json, hash_path, made_by_yolopress, refuse_foreign, write_json
 
 if TYPE_CHECKING:
     from yolopress.config import PipelineConfig
@@ -145,6 +145,25 @@ def write_record(out: Path, name: str, key: str, key_parts: dict, result: StageR
         "yolopress_version": __version__,
     }
     write_json(out / STAGE_FILE, meta)
+
+
+def _older_run(folder: Path) -> bool:
+    """A run folder an older yolopress made (before the marker): its lock file and a stage it wrote."""
+    return (folder / ".lock").is_file() and any(made_by_yolopress(c) for c in folder.iterdir() if c.is_dir())
+
+
+def claim_run(run_dir: Path) -> None:
+    """Make (or take) ``runs/<name>/`` and its runs folder, refusing any folder yolopress did not make.
+
+    A runs folder is new, empty, marked, or holds runs of an older yolopress; a run folder likewise.
+    Only then may the pipeline replace stage folders and clear stale partial ones inside it.
+    """
+    for folder, what in ((run_dir.parent, "--runs-dir"), (run_dir, "run `name`")):
+        older = folder.is_dir() and (_older_run(folder) or any(_older_run(c) for c in folder.iterdir() if c.is_dir()))
+        if not older:
+            refuse_foreign(folder, what)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / MARKER).touch()
 
 
 def cache_root() -> Path:

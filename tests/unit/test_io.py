@@ -32,3 +32,26 @@ def test_hash_path_tracks_content_not_label_caches(tmp_path):
     assert hash_path(tmp_path) == h
     (tmp_path / "labels" / "a.txt").write_text("1 0.5 0.5 0.1 0.1\n")
     assert hash_path(tmp_path) != h
+
+
+def test_atomic_dir_refuses_a_folder_it_did_not_make_before_writing_anything(tmp_path):
+    from yolopress.io import MARKER, NotOurs, atomic_dir, hash_path
+
+    mine = tmp_path / "out"
+    with atomic_dir(mine) as tmp:
+        (tmp / "f.txt").write_text("1")
+    assert (mine / MARKER).is_file()
+    before = hash_path(mine)
+    with atomic_dir(mine) as tmp:  # ours: replaced
+        (tmp / "f.txt").write_text("1")
+    assert hash_path(mine) == before  # the marker is not part of a folder's content hash
+
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "keep.txt").write_text("mine")
+    ran = []
+    with pytest.raises(NotOurs, match="choose another --out"):
+        with atomic_dir(user, what="--out"):
+            ran.append(1)
+    assert ran == [] and (user / "keep.txt").read_text() == "mine"
+    assert not list(tmp_path.glob(".user.*"))

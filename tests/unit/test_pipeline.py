@@ -83,7 +83,7 @@ def test_interrupted_stage_leaves_previous_result(cfg, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         Pipeline(cfg, runs, stages=_stages("crash")).run(force=("b",))
     assert (runs / "tiny" / "b" / "b.txt").read_text() == "a-0+b"
-    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [".lock", "a", "b"]  # no partial folder left
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [".lock", ".yolopress", "a", "b"]  # no partial folder left
     CALLS.clear()
     Pipeline(cfg, runs, stages=_stages()).run()
     assert CALLS == []  # resumed: both stages were already done
@@ -94,9 +94,55 @@ def test_stale_partial_is_removed_and_concurrent_run_refused(cfg, tmp_path):
 
     runs = tmp_path / "runs"
     (runs / "tiny" / ".a.xyz.partial").mkdir(parents=True)
+    for folder in (runs, runs / "tiny"):  # as a killed run leaves them: claimed before any stage ran
+        (folder / ".yolopress").touch()
     Pipeline(cfg, runs, stages=_stages()).run()
     assert not (runs / "tiny" / ".a.xyz.partial").exists()
     with open(runs / "tiny" / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         with pytest.raises(PipelineError, match="another yolopress is running"):
             Pipeline(cfg, runs, stages=_stages()).run()
+
+
+@pytest.mark.parametrize("name", ["/data/myproject", "..", "a/b", "../x", ".hidden", "my run"])
+def test_a_run_name_is_a_plain_folder_name(tmp_path, name):
+    from yolopress.config import ConfigError
+
+    with pytest.raises(ConfigError, match="name must be a plain folder name"):
+        load_config(write_config(tmp_path / "c.yaml"), [f"name={name}"])
+
+
+def test_a_user_folder_where_a_run_would_go_is_left_alone(cfg, tmp_path):
+    """Before: `name=/data/myproject --until data` replaced /data/myproject/data/ (a user file in it was gone)."""
+    from yolopress.io import NotOurs
+
+    user = tmp_path / "data_dir"
+    (user / "tiny" / "a").mkdir(parents=True)
+    (user / "tiny" / "a" / "precious.txt").write_text("mine")
+    with pytest.raises(NotOurs, match=r"data_dir .*not made by yolopress.*--runs-dir"):
+        Pipeline(cfg, user, stages=_stages()).run()
+    (user / ".yolopress").touch()  # a runs folder yolopress knows, but the run folder inside is the user's
+    with pytest.raises(NotOurs, match=r"tiny .*not made by yolopress.*run `name`"):
+        Pipeline(cfg, user, stages=_stages()).run()
+    assert (user / "tiny" / "a" / "precious.txt").read_text() == "mine" and CALLS == []
+
+
+def test_a_user_folder_named_like_a_stage_is_not_replaced(cfg, tmp_path):
+    from yolopress.io import NotOurs
+
+    runs = tmp_path / "runs"
+    Pipeline(cfg, runs, stages=_stages()).run(until="a")
+    (runs / "tiny" / "b").mkdir()
+    (runs / "tiny" / "b" / "notes.txt").write_text("mine")
+    with pytest.raises(NotOurs, match=r"b already exists and was not made by yolopress"):
+        Pipeline(cfg, runs, stages=_stages()).run()
+    assert (runs / "tiny" / "b" / "notes.txt").read_text() == "mine" and CALLS == ["a"]
+
+
+def test_runs_of_an_older_yolopress_are_still_recognised(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    Pipeline(cfg, runs, stages=_stages()).run()
+    for marker in runs.rglob(".yolopress"):  # as an older version left them: no markers
+        marker.unlink()
+    Pipeline(cfg, runs, stages=_stages()).run()
+    assert CALLS == ["a", "b"]  # recognised, and every stage reused

@@ -5,6 +5,7 @@ A broken label found 20 minutes into training costs 20 minutes; found here it co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +67,9 @@ def _check_label_file(path: Path, nc: int, report: CheckReport) -> int:
             cls, vals = float(parts[0]), [float(v) for v in parts[1:]]
         except ValueError:
             report.add("malformed label lines", f"{where}: not numbers: {line.strip()!r}")
+            continue
+        if not all(math.isfinite(v) for v in (cls, *vals)):  # Ultralytics would drop the whole image silently
+            report.add("non-finite label values", f"{where}: NaN or infinity in {line.strip()!r}")
             continue
         if cls != int(cls) or not 0 <= cls < nc:
             report.add("class ids out of range", f"{where}: class {parts[0]} not in 0..{nc - 1}")

@@ -30,12 +30,17 @@ def run(ctx: StageContext) -> StageResult:
         data_yaml = ctx.out / "data.yaml"
         outputs = {"data_yaml": "data.yaml"}
         source = str(cfg.yaml)
-    total = sum(len(split_images(load_data_yaml(data_yaml), s)) for s in load_data_yaml(data_yaml).splits)
+    # The user's own YAML is checked (it resolves to the same files), so every message names their file
+    checked = data_yaml if cfg.yaml is None else cfg.yaml
+    spec = load_data_yaml(checked)
+    total = sum(len(split_images(spec, s)) for s in spec.splits)
     with ctx.progress(total, "check dataset", "img") as bar:
-        report = require_valid(data_yaml, check_images=cfg.check_images, progress=bar.update)
+        report = require_valid(checked, check_images=cfg.check_images, progress=bar.update)
     metrics = {"splits": report.counts, "nc": report.spec.nc, "names": report.spec.names}
     write_json(ctx.out / "check.json", metrics)
     counts = "/".join(str(report.counts[s]["images"]) for s in report.counts)
     inst = sum(c["instances"] for c in report.counts.values())
-    summary = f"{source}: {counts} images ({'/'.join(report.counts)}), {report.spec.nc} classes, {inst} boxes, checked"
+    opened = "checked" if cfg.check_images else "labels checked, images NOT opened (data.check_images: false)"
+    summary = f"{source}: {counts} images ({'/'.join(report.counts)}), {report.spec.nc} classes, {inst} boxes, {opened}"
+    metrics["images_opened"] = cfg.check_images
     return StageResult(outputs=outputs, metrics=metrics, summary=summary)

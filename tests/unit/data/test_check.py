@@ -59,3 +59,18 @@ def test_class_name_mismatch_is_refused(tmp_path):
         check_class_names({0: "person", 1: "F", 2: "car"}, data, tmp_path / "t.pt", tmp_path / "d.yaml")
     msg = str(e.value)
     assert "t.pt" in msg and "d.yaml" in msg and "0: model 'person' vs dataset 'E'" in msg and "2: model 'car'" in msg
+
+
+def test_nan_and_infinite_label_values_are_refused_with_file_and_line(data_copy):
+    """Before: `nan nan nan nan` passed as ok (Ultralytics then dropped the image); a class id `nan` crashed."""
+    lbl = data_copy.parent / "labels" / "train"
+    (lbl / "00000.txt").write_text("1 nan nan nan nan\n")
+    (lbl / "00001.txt").write_text("nan 0.5 0.5 0.2 0.2\n")
+    (lbl / "00002.txt").write_text("1 0.5 0.5 inf 0.2\n")
+    report = check_dataset(data_copy)
+    found = report.problems["non-finite label values"]
+    assert [f for f in ("00000.txt:1", "00001.txt:1", "00002.txt:1") if any(f in m for m in found)] == [
+        "00000.txt:1",
+        "00001.txt:1",
+        "00002.txt:1",
+    ]
