@@ -83,7 +83,12 @@ def test_interrupted_stage_leaves_previous_result(cfg, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         Pipeline(cfg, runs, stages=_stages("crash")).run(force=("b",))
     assert (runs / "tiny" / "b" / "b.txt").read_text() == "a-0+b"
-    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [".lock", ".yolopress", "a", "b"]  # no partial folder left
+    assert sorted(p.name for p in (runs / "tiny").iterdir()) == [
+        ".lock",
+        ".yolopress",
+        "a",
+        "b",
+    ]  # no partial folder left
     CALLS.clear()
     Pipeline(cfg, runs, stages=_stages()).run()
     assert CALLS == []  # resumed: both stages were already done

@@ -14,7 +14,7 @@ from yolopress import __version__, ui
 from yolopress.bench.plots import plot_pareto, plot_stages
 from yolopress.bench.rows import report_dict
 from yolopress.bench.schema import Device, Report, ReportError, Row, load_report, parse_report
-from yolopress.io import write_json, write_text
+from yolopress.io import atomic_dir, write_json, write_text
 from yolopress.stage import StageContext, StageResult
 
 
@@ -135,5 +135,6 @@ def run_stage(ctx: StageContext) -> StageResult:
 def merge_files(paths: list[Path], out_dir: Path, title: str | None = None) -> Report:
     """``yolopress report``: merge report.json files (any schema version) into ``out_dir``."""
     merged = merge_reports([load_report(p) for p in paths], title)
-    write_report(merged, out_dir)
+    with atomic_dir(out_dir, "-o folder") as tmp:  # all of it or nothing; never into a folder of the user's
+        write_report(merged, tmp)
     return merged

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from yolopress.bench.rows import SCHEMA_VERSION
 
@@ -28,25 +28,30 @@ class ReportError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # No NaN or infinity anywhere: a report that holds one cannot be trusted, so it is refused
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Share = Annotated[float, Field(ge=0, le=1)]  # mAP, AP: a share of the best possible
+Positive = Annotated[float, Field(gt=0)]
 
 
 class Latency(_Strict):
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    mean_ms: float
-    std_ms: float
-    cv: float
-    iters: int = 0
-    batch: int = 1
+    p50_ms: Positive
+    p90_ms: Positive
+    p99_ms: Positive
+    mean_ms: Positive
+    std_ms: float = Field(ge=0)
+    cv: float = Field(ge=0)
+    iters: int = Field(0, ge=0)
+    batch: int = Field(1, ge=1)
     attempt_spread: float | None = None  # (max - min) / median of the attempts' medians: drift between runs
     noisy: bool = False  # CV or attempt spread stayed above the limit after the allowed repeats
 
 
 class Delta(_Strict):
-    map50_95: float
-    latency_ratio: float
+    map50_95: float = Field(ge=-1, le=1)
+    latency_ratio: Positive
 
 
 class Row(_Strict):
@@ -55,26 +60,37 @@ class Row(_Strict):
     runtime: str
     format: str
     precision: str
-    params: int
-    gflops: float
-    size_mb: float
+    params: int = Field(ge=0)
+    gflops: float = Field(ge=0)
+    size_mb: float = Field(ge=0)
     path: str = ""
-    map50_95: float
-    map50: float
-    ap50_95_per_class: dict[str, float] = Field(default_factory=dict)
+    map50_95: Share
+    map50: Share
+    ap50_95_per_class: dict[str, Share] = Field(default_factory=dict)
     latency_ms: Latency  # model-only, batch 1
     e2e_latency_ms: Latency | None = None  # preprocess + inference + NMS on real images, batch 1
-    throughput: dict[int, float] = Field(default_factory=dict)  # batch size -> images per second (model-only)
-    threads: int | None = None
+    # batch size -> images per second (model-only)
+    throughput: dict[Annotated[int, Field(ge=1)], Positive] = Field(default_factory=dict)
+    threads: int | None = Field(None, ge=1)
     vs_teacher: Delta | None = None
     vs_native: Delta | None = None
-    power_w: float | None = None  # mean board input power during the model-only timing (Jetson, tegrastats)
+    power_w: float | None = Field(None, ge=0)  # mean board input power during the model-only timing (Jetson)
 
 
 class Device(_Strict):
     id: str
     fingerprint: dict[str, Any]
     rows: list[Row]
+
+    @model_validator(mode="after")
+    def _one_row_per_artifact_and_runtime(self) -> Device:
+        seen: set[tuple[str, str]] = set()
+        for row in self.rows:
+            key = (row.artifact, row.runtime)
+            if key in seen:  # which one would the gate compare? neither can be trusted
+                raise ValueError(f"two rows for {row.artifact} on {row.runtime} (device {self.id})")
+            seen.add(key)
+        return self
 
 
 class Report(_Strict):
@@ -86,6 +102,13 @@ class Report(_Strict):
     split: str
     imgsz: int
     devices: list[Device]
+
+    @model_validator(mode="after")
+    def _unique_devices(self) -> Report:
+        ids = [d.id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"device ids repeat: {ids}")
+        return self
 
     def rows(self) -> list[tuple[Device, Row]]:
         return [(d, r) for d in self.devices for r in d.rows]
@@ -115,7 +138,9 @@ def parse_report(raw: dict, source: str = "<report>") -> Report:
     if not isinstance(raw, dict) or "schema_version" not in raw:
         raise ReportError(f"{source} is not a yolopress report (no schema_version)")
     version = raw["schema_version"]
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise ReportError(f"{source}: schema_version must be a whole number >= 1, got {version!r}")
+    if version > SCHEMA_VERSION:
         raise ReportError(
             f"{source} has schema_version {version!r}; this yolopress reads up to {SCHEMA_VERSION}: upgrade yolopress"
         )
@@ -127,7 +152,9 @@ def parse_report(raw: dict, source: str = "<report>") -> Report:
     try:
         return Report.model_validate(raw)
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors()[:5])
+        problems = "; ".join(
+            f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err.get('input')!r:.40})" for err in e.errors()[:5]
+        )
         raise ReportError(f"{source} does not match report schema {SCHEMA_VERSION}: {problems}") from None
 
 
@@ -136,7 +163,7 @@ def load_report(path: Path) -> Report:
     if not path.is_file():
         raise ReportError(f"report not found: {path}")
     try:
-        raw = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path} is not valid JSON: {e}") from None
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ReportError(f"{path} is not a JSON report ({type(e).__name__}: {str(e)[:80]})") from None
     return parse_report(raw, str(path))

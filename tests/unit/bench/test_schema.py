@@ -41,7 +41,8 @@ def test_current_report_round_trips(tmp_path):
     [
         ({"rows": []}, "not a yolopress report"),
         ({**report([]), "schema_version": SCHEMA_VERSION + 1}, "upgrade yolopress"),
-        ({**report([]), "schema_version": 0}, "no yolopress version wrote"),
+        ({**report([]), "schema_version": 0}, "whole number >= 1"),
+        ({**report([]), "schema_version": "3"}, "whole number >= 1, got .3."),
         ({**report([{"artifact": "x"}])}, "does not match report schema"),
     ],
 )
@@ -52,7 +53,7 @@ def test_invalid_reports_are_refused(raw, match):
 
 def test_unreadable_file(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ReportError, match="bad.json is not valid JSON"):
+    with pytest.raises(ReportError, match="bad.json is not a JSON report"):
         load_report(tmp_path / "bad.json")
 
 
