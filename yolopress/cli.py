@@ -25,6 +25,18 @@ def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ goes (default: ./runs)")
     p.add_argument("--force", action="append", default=[], metavar="STAGE", help="rerun STAGE even if unchanged")
     p.add_argument("--no-cache", action="store_true", help="do not reuse or fill the user cache (~/.cache/yolopress)")
+    _add_trust(p)
+
+
+def _add_trust(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--trust-checkpoint",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="load this .pt even if it refers to code beyond model classes (only for files whose origin you know)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     bundle.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     bundle.add_argument("--runs-dir", type=Path, default=Path("runs"), help="where runs/<name>/ is (default: ./runs)")
     bundle.add_argument("--no-cache", action="store_true", help="do not reuse or fill the user cache")
+    _add_trust(bundle)
 
     report = sub.add_parser("report", help="merge report.json files (e.g. from several devices) into one report")
     report.add_argument("reports", nargs="+", type=Path, help="report.json files, any schema version")
@@ -85,7 +98,8 @@ def _run_pipeline(args: argparse.Namespace, until: str | None) -> int:
     from yolopress.pipeline import Pipeline
 
     cfg = load_config(args.config, args.overrides)
-    Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=until, force=tuple(args.force))
+    pipeline = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache, trusted=args.trust_checkpoint)
+    pipeline.run(until=until, force=tuple(args.force))
     return 0
 
 
@@ -130,7 +144,8 @@ def _run_bundle(args: argparse.Namespace) -> int:
         raise FileExistsError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
     refuse_foreign(out, "--out")  # --overwrite replaces only a bundle yolopress made
     # the stages the bundle reads: reused when `yolopress deploy` already ran them, run now otherwise
-    records = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache).run(until=needed_stage(cfg, target))
+    pipeline = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache, trusted=args.trust_checkpoint)
+    records = pipeline.run(until=needed_stage(cfg, target))
     make_bundle(cfg, records, target, out, overwrite=args.overwrite)
     ui.info(f"bundle for {target.device}: {out}  (copy it to the device, then: cd {out.name} && python3 run.py)")
     print(out)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yolopress import __version__, ui
+from yolopress import __version__, preflight, ui
 from yolopress.config import PipelineConfig
 from yolopress.io import atomic_dir, folder_lock
 from yolopress.stage import (
@@ -142,16 +142,6 @@ class PipelineError(StageError):
     """A run that cannot go on: an unknown or turned-off stage, a busy run folder, a stage that broke the contract."""
 
 
-def _check_devices(cfg: PipelineConfig) -> None:
-    """CUDA GPUs the config names must exist here: say so before any stage runs, not after an hour."""
-    if cfg.cuda_indices:
-        import torch
-
-        found = torch.cuda.device_count()
-        if max(cfg.cuda_indices) >= found:
-            raise PipelineError(f"device={cfg.device}: torch sees {found} CUDA GPU(s) here; use device=cpu or auto")
-
-
 # Read-only results that ship with yolopress: the demo teacher, trained by yolopress itself from
 # configs/default.yaml (`make ship-teacher`), so a fresh machine's `make deploy` does not spend
 # a quarter of an hour on it. Used only when its key matches exactly (same generated data, same
@@ -162,8 +152,11 @@ SHIPPED_CACHE = Path(__file__).resolve().parent / "assets"
 class Pipeline:
     """The stages of one config, in one run folder."""
 
-    def __init__(self, cfg: PipelineConfig, runs_dir: Path = Path("runs"), use_cache: bool = True, stages=STAGES):
+    def __init__(
+        self, cfg: PipelineConfig, runs_dir: Path = Path("runs"), use_cache: bool = True, stages=STAGES, trusted=()
+    ):
         self.cfg, self.stages, self.use_cache = cfg, stages, use_cache
+        self.trusted = tuple(Path(p) for p in trusted)  # checkpoints the user vouched for (--trust-checkpoint)
         self.run_dir = Path(runs_dir).resolve() / cfg.name
 
     def enabled(self) -> list[Stage]:
@@ -180,7 +173,7 @@ class Pipeline:
             if until not in [s.name for s in stages]:
                 raise PipelineError(f"stage {until!r} is turned off in the config (its section is null)")
             stages = stages[: [s.name for s in stages].index(until) + 1]
-        _check_devices(self.cfg)
+        preflight.check(self.cfg, self.trusted)
         claim_run(self.run_dir)
         records: dict[str, StageRecord] = {}
         busy = f"another yolopress is running in {self.run_dir}; wait for it, or use another `name`"

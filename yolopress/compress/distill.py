@@ -73,9 +73,9 @@ def _head_dict(out) -> dict:
 
 
 def load_teacher(path: str, device: torch.device) -> nn.Module:
-    from ultralytics.nn.tasks import load_checkpoint
+    from yolopress.checkpoints import load_model
 
-    teacher = load_checkpoint(path)[0].to(device).eval()
+    teacher = load_model(path).to(device).eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher.half() if device.type == "cuda" else teacher.float()
@@ -266,7 +266,7 @@ def run_stage(ctx: StageContext) -> StageResult:
 
 def check_teacher(teacher: Path, data_yaml: Path) -> None:
     """Refuse a teacher that is not a detection model of the dataset's classes (names and order)."""
-    from ultralytics.nn.tasks import load_checkpoint
+    from yolopress.checkpoints import load_model
 
-    model = load_checkpoint(str(teacher))[0]
+    model = load_model(teacher)
     check_class_names(model.names, load_data_yaml(data_yaml).names, teacher, data_yaml)

@@ -364,9 +364,9 @@ def check_consistent(model: nn.Module, imgsz: int, expected: tuple[int, ...] | N
 
 def save_checkpoint(model: nn.Module, source: Path, dest: Path, meta: dict) -> None:
     """Save ``model`` as an Ultralytics checkpoint shaped like ``source`` (same names, args, dates)."""
-    from ultralytics.utils.patches import torch_load
+    from yolopress.checkpoints import load_raw
 
-    ckpt = torch_load(source, map_location="cpu", weights_only=False)
+    ckpt = load_raw(source)
     model = copy.deepcopy(model).cpu().half()
     for p in model.parameters():
         p.requires_grad_(False)

@@ -43,9 +43,9 @@ LATENCY_PROBES = 6  # bisection steps of a latency target: the MACs share is fou
 
 
 def load_model(path: Path) -> nn.Module:
-    from ultralytics.nn.tasks import load_checkpoint
+    from yolopress.checkpoints import load_model as load
 
-    return load_checkpoint(str(path))[0].float()
+    return load(path).float()
 
 
 def taylor_gradients(data_yaml: Path, imgsz: int, batches: int, batch_size: int):
