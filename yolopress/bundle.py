@@ -29,7 +29,7 @@ from yolopress.config import BenchConfig, ConfigError, PipelineConfig
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.onnx import export_tensorrt_onnx
 from yolopress.export.tensorrt import file_sha256
-from yolopress.io import atomic_dir, write_json, write_text
+from yolopress.io import MARKER, atomic_dir, write_json, write_text
 from yolopress.stage import STUDENT_STAGES, StageRecord, latest_student
 from yolopress.targets import Target
 
@@ -72,6 +72,30 @@ for module, package in (("numpy", "numpy"), ("cv2", "opencv-python-headless (or 
         sys.exit(f"error: {module} is missing: pip3 install {package}")
 
 HERE = Path(__file__).resolve().parent
+
+
+def damaged_files() -> list[str]:
+    """Files whose SHA-256 differs from manifest.json's (or that are missing): checked before anything is loaded."""
+    import hashlib
+    import json
+
+    try:
+        files = json.loads((HERE / "manifest.json").read_text())["files"]
+    except (OSError, ValueError, KeyError) as e:
+        return [f"manifest.json ({type(e).__name__})"]
+    bad = []
+    for rel, expected in sorted(files.items()):
+        path = HERE / rel
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            bad.append(rel)
+    return bad
+
+
+if damaged := damaged_files():
+    sys.exit(
+        f"error: this bundle is damaged, {', '.join(damaged[:5])} differ from manifest.json (a copy cut short?). "
+        "Copy the bundle again, or make it again with `yolopress bundle ... --overwrite` and copy it whole."
+    )
 sys.path.insert(0, str(HERE))
 
 from yolopress.ondevice import main  # noqa: E402
@@ -202,7 +226,7 @@ def make_bundle(
                 shutil.copy2(src, calib_dir / f"{i:05d}{src.suffix.lower()}")
         _copy_code(tmp)
         manifest = {
-            "bundle_version": 1,
+            "bundle_version": 2,  # 2: manifest["files"], checked by run.py
             "yolopress": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "run": cfg.name,
@@ -229,6 +253,12 @@ def make_bundle(
                 "repeats": bench.repeats,
             },
         }
-        write_json(tmp / "manifest.json", manifest)
         write_text(tmp / "README.md", _readme(target, manifest))
+        # run.py checks these before it loads anything: a copy cut short is named, not a protobuf traceback
+        manifest["files"] = {
+            str(p.relative_to(tmp)): file_sha256(p)
+            for p in sorted(tmp.rglob("*"))
+            if p.is_file() and p.name not in ("run.py", MARKER)
+        }
+        write_json(tmp / "manifest.json", manifest)
     return out

@@ -207,3 +207,31 @@ def test_bundle_code_computes_map_from_stored_predictions_like_yolopress(bundle,
     theirs = json.loads(out.stdout)
     assert theirs["map50_95"] == pytest.approx(ours["map50_95"], abs=1e-12) and theirs["instances"] == ours["instances"]
     assert theirs["ap50_95_per_class"] == pytest.approx(ours["ap50_95_per_class"])
+
+
+@pytest.mark.parametrize("damage", ["truncated model.onnx", "changed label file", "missing image", "broken manifest"])
+def test_a_damaged_bundle_is_named_before_anything_loads(bundle, tmp_path, damage):
+    """Before: a truncated model.onnx gave an InvalidProtobuf traceback; the manifest's hash went unchecked."""
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(bundle, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert "model.onnx" in manifest["files"] and "yolopress/ondevice.py" in manifest["files"]
+    if damage == "truncated model.onnx":
+        data = (copy / "model.onnx").read_bytes()
+        (copy / "model.onnx").write_bytes(data[: len(data) // 2])
+        named = "model.onnx"
+    elif damage == "changed label file":
+        (copy / "sample" / "labels.json").write_text("{}")
+        named = "sample/labels.json"
+    elif damage == "missing image":
+        victim = sorted((copy / "sample" / "images").iterdir())[0]
+        victim.unlink()
+        named = str(victim.relative_to(copy))
+    else:
+        (copy / "manifest.json").write_text('{"files": ')
+        named = "manifest.json"
+    out = _run_bundle(copy, tmp_path, "--runtime", "onnxruntime", "--quick")
+    assert out.returncode != 0 and "this bundle is damaged" in out.stderr and named in out.stderr
+    assert "Traceback" not in out.stderr and "--overwrite" in out.stderr
