@@ -54,12 +54,21 @@ def write_config(path: Path, **sections) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The whole tiny pipeline, run once: (config path, runs dir, records)."""
+    """The whole tiny pipeline, run once as a user runs it (``python -m yolopress deploy``, its output kept in
+    ``deploy.log`` beside the config): (config path, runs dir, records)."""
+    import subprocess
+    import sys
+
     from yolopress.config import load_config
     from yolopress.pipeline import Pipeline
 
     root = tmp_path_factory.mktemp("pipeline")
     cfg_path = write_config(root / "tiny.yaml")
     runs = root / "runs"
-    records = Pipeline(load_config(cfg_path), runs_dir=runs).run()
+    cmd = [sys.executable, "-m", "yolopress", "deploy", str(cfg_path), "--runs-dir", str(runs)]
+    env = {k: v for k, v in os.environ.items() if k != "YOLOPRESS_QUIET"}  # the whole log, as a user sees it
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    (root / "deploy.log").write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    records = Pipeline(load_config(cfg_path), runs_dir=runs).run()  # every stage reused: the records
     return cfg_path, runs, records

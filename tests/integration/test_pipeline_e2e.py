@@ -240,3 +240,14 @@ def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, mo
     (shipped / "stages" / f"teacher-{key}" / "model.pt").write_bytes(b"damaged")
     Pipeline(cfg, runs_dir=tmp_path / "runs2").run()
     assert calls.count("teacher") == 1
+
+
+def test_the_deploy_log_holds_only_what_a_user_can_act_on(tiny_run):
+    """Before: a CPU-only deploy log carried "No CUDA runtime is found", torch.jit FutureWarnings and an
+    OpenVINO shape-inference dump."""
+    cfg_path, _, _ = tiny_run
+    log = (cfg_path.parent / "deploy.log").read_text()
+    assert "report" in log and "bench" in log  # the log of a whole run
+    for noise in ("Traceback", "FutureWarning", "No CUDA runtime is found", "Shape inference", "While validating"):
+        assert noise not in log, f"{noise!r} in the deploy log:\\n{log[-3000:]}"
+    assert not [line for line in log.splitlines() if "Warning" in line], log[-3000:]

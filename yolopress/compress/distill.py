@@ -212,6 +212,10 @@ class DistillationTrainer(DetectionTrainer):
         teacher = load_teacher(self.kd.teacher, self.device)
         check_class_names(teacher.names, self.data["names"], Path(self.kd.teacher), Path(self.args.data))
         self.kd_criterion = DistillCriterion(student, teacher, self.kd, self.epochs)
+        if self.world_size > 1 and torch.distributed.is_initialized():
+            # Each rank seeds its RNG differently, so the adapters start apart; DDP syncs only the student
+            for p in self.kd_criterion.parameters():
+                torch.distributed.broadcast(p.data, src=0)
         optimizer = super().build_optimizer(model, *args, **kwargs)
         if params := self.kd_criterion.parameters():
             optimizer.add_param_group({"params": params, "weight_decay": 0.0, "param_group": "kd"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,17 @@ class OpenVINORunner(Runner):
             try:  # IR shapes can usually be changed at load time
                 model.reshape({model.inputs[0]: [batch, 3, imgsz, imgsz]})
             except RuntimeError as e:
-                raise UnsupportedBatch(f"{xml} cannot be reshaped to batch {batch}: {e}") from None
+                raise UnsupportedBatch(f"{xml} cannot be reshaped to batch {batch}: {_reshape_culprit(e)}") from None
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return self.request.infer({0: x})[0].copy()  # copy: the request reuses its output buffer
+
+
+def _reshape_culprit(error: RuntimeError) -> str:
+    """One line for OpenVINO's multi-line shape-inference report: the layer whose shape is fixed."""
+    node = re.search(r"While validating node '[^']*?([^' ]+)'", str(error))
+    if node:
+        return f"layer {node.group(1)} has its shape fixed in the IR"
+    return str(error).strip().splitlines()[0][:200]
