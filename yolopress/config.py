@@ -207,6 +207,7 @@ class ExportConfig(_Section):
     formats: list[Literal["onnx", "openvino"]] = Field(default_factory=lambda: ["onnx", "openvino"])
     opset: int = Field(17, ge=11)
     simplify: bool = True
+    dynamic: bool = True  # shape-agnostic artifacts: any batch and input size (the runners fix them at load)
 
 
 class EngineConfig(_Section):

@@ -115,7 +115,7 @@ STAGES: tuple[Stage, ...] = (
         "yolopress.compress.qat_stage:run_stage",
         lambda c: None if c.qat is None else {"qat": c.qat, "student": c.student, "distill": c.distill},
         ("data", "teacher", "native", "distill", "prune"),
-        extra_key=lambda c: {**_train_key(c), "opset": c.opset},
+        extra_key=lambda c: {**_train_key(c), "opset": c.opset, "shapes": "dynamic"},  # INT8 artifacts, any shape
     ),
     Stage(
         "export", "yolopress.export.stage:run", lambda c: c.export, MODEL_STAGES, extra_key=lambda c: {"imgsz": c.imgsz}

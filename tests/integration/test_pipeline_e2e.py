@@ -251,3 +251,27 @@ def test_the_deploy_log_holds_only_what_a_user_can_act_on(tiny_run):
     for noise in ("Traceback", "FutureWarning", "No CUDA runtime is found", "Shape inference", "While validating"):
         assert noise not in log, f"{noise!r} in the deploy log:\\n{log[-3000:]}"
     assert not [line for line in log.splitlines() if "Warning" in line], log[-3000:]
+
+
+def test_every_artifact_runs_at_batch_8_and_at_another_size(tiny_run):
+    """Before: the INT8 IR and the Q/DQ ONNX were fixed at 1x3x(training size)^2; the attention block's reshape
+    kept batch 1, so they ran neither at batch 8 nor at a deployment size. Batch 8 gives batch 1's outputs."""
+    import numpy as np
+
+    from yolopress.runtime import load_runner
+
+    _, _, records = tiny_run
+    artifacts = [
+        (records["qat"].path("openvino"), "openvino"),
+        (records["qat"].path("tensorrt"), "onnxruntime"),
+        (records["export"].path("prune.onnx"), "onnxruntime"),
+        (records["export"].path("native.openvino"), "openvino"),
+    ]
+    x = np.random.default_rng(0).random((8, 3, 64, 64), dtype=np.float32)
+    for path, runtime in artifacts:
+        with load_runner(path, runtime, 64, batch=1) as one:
+            ref = np.concatenate([one.infer(x[i : i + 1]) for i in range(8)])
+        with load_runner(path, runtime, 64, batch=8) as eight:
+            np.testing.assert_allclose(eight.infer(x), ref, atol=1e-3 * max(1.0, float(np.abs(ref).max())))
+        with load_runner(path, runtime, 128, batch=2) as bigger:  # 4x the anchors of the training size
+            assert bigger.infer(np.zeros((2, 3, 128, 128), np.float32)).shape == (2, ref.shape[1], 4 * ref.shape[2])

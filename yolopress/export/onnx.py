@@ -1,4 +1,4 @@
-"""ONNX export through Ultralytics' exporter: static for the CPU runtimes, dynamic-batch for TensorRT."""
+"""ONNX export through Ultralytics' exporter: shape-agnostic for the CPU runtimes, dynamic-batch for TensorRT."""
 
 from __future__ import annotations
 
@@ -8,10 +8,16 @@ from pathlib import Path
 from yolopress.export.common import ultralytics_export
 
 
-def export_onnx(pt: Path, out_dir: Path, imgsz: int, opset: int = 17, simplify: bool = True, batch: int = 1) -> Path:
-    """Write ``out_dir/model.onnx`` from an Ultralytics checkpoint; return its path."""
+def export_onnx(
+    pt: Path, out_dir: Path, imgsz: int, opset: int = 17, simplify: bool = True, batch: int = 1, dynamic: bool = False
+) -> Path:
+    """Write ``out_dir/model.onnx`` from an Ultralytics checkpoint; return its path.
+
+    ``dynamic``: batch, height and width are free (one file for every batch and deployment size; the
+    runners fix them when they load it), else fixed at ``batch`` x ``imgsz``.
+    """
     return ultralytics_export(
-        pt, out_dir, format="onnx", imgsz=imgsz, opset=opset, simplify=simplify, dynamic=False, batch=batch
+        pt, out_dir, format="onnx", imgsz=imgsz, opset=opset, simplify=simplify, dynamic=dynamic, batch=batch
     )
 
 

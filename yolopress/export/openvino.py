@@ -7,8 +7,12 @@ from pathlib import Path
 from yolopress.export.common import ultralytics_export
 
 
-def export_openvino(pt: Path, out_dir: Path, imgsz: int, batch: int = 1) -> Path:
-    """Write an OpenVINO IR folder under ``out_dir`` from an Ultralytics checkpoint; return the folder."""
+def export_openvino(pt: Path, out_dir: Path, imgsz: int, batch: int = 1, dynamic: bool = False) -> Path:
+    """Write an OpenVINO IR folder under ``out_dir`` from an Ultralytics checkpoint; return the folder.
+
+    ``dynamic``: batch, height and width are free in the IR (the runner reshapes it to a static shape
+    when it loads it, so it runs as fast as a static IR).
+    """
     return ultralytics_export(
-        pt, out_dir, format="openvino", imgsz=imgsz, half=False, int8=False, dynamic=False, batch=batch
+        pt, out_dir, format="openvino", imgsz=imgsz, half=False, int8=False, dynamic=dynamic, batch=batch
     )

@@ -27,9 +27,9 @@ def run(ctx: StageContext) -> StageResult:
             for fmt in cfg.formats:
                 bar.set_postfix_str(f"{name} → {fmt}")
                 if fmt == "onnx":
-                    path = export_onnx(pt, target, ctx.cfg.imgsz, cfg.opset, cfg.simplify)
+                    path = export_onnx(pt, target, ctx.cfg.imgsz, cfg.opset, cfg.simplify, dynamic=cfg.dynamic)
                 else:
-                    path = export_openvino(pt, target, ctx.cfg.imgsz)
+                    path = export_openvino(pt, target, ctx.cfg.imgsz, dynamic=cfg.dynamic)
                 outputs[f"{name}.{fmt}"] = str(path.relative_to(ctx.out))
                 bar.update(1)
             (target / "model.pt").unlink(missing_ok=True)  # only the exporter's input; the model stage keeps its own

@@ -18,6 +18,10 @@ class OnnxRuntimeRunner(Runner):
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # A shape-agnostic export (Ultralytics' dynamic axes) is fixed to this batch and size, so ONNX Runtime
+        # plans it like a static one; names the model does not have are ignored
+        for name, value in (("batch", batch), ("height", imgsz), ("width", imgsz)):
+            opts.add_free_dimension_override_by_name(name, value)
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=["CPUExecutionProvider"])
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name

@@ -28,9 +28,10 @@ class OpenVINORunner(Runner):
             "INFERENCE_PRECISION_HINT": "f32",
         }
         model = core.read_model(xml)
-        if model.inputs[0].get_partial_shape()[0] != batch:
-            try:  # IR shapes can usually be changed at load time
-                model.reshape({model.inputs[0]: [batch, 3, imgsz, imgsz]})
+        shape = [batch, 3, imgsz, imgsz]
+        if model.inputs[0].get_partial_shape() != ov.PartialShape(shape):
+            try:  # a shape-agnostic IR is fixed here (static shapes run fastest); a static one is changed if it can
+                model.reshape({model.inputs[0]: shape})
             except RuntimeError as e:
                 raise UnsupportedBatch(f"{xml} cannot be reshaped to batch {batch}: {_reshape_culprit(e)}") from None
         self.compiled = core.compile_model(model, "CPU", config)
