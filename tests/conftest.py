@@ -45,7 +45,7 @@ def write_config(path: Path, **sections) -> Path:
         "student": {"model": "yolo11n.yaml", "epochs": 1, "batch": 8, "workers": 0},
         "prune": {"macs": 0.3, "steps": 2, "step_epochs": 1, "epochs": 1},
         "qat": {"epochs": 1, "noise": True, "calib_images": 16},
-        "bench": {"warmup": 1, "min_iters": 3, "min_time_s": 0, "batches": [1, 2]},
+        "bench": {"warmup": 1, "min_iters": 3, "min_time_s": 0, "batches": [1, 2], "imgsz": [64, 128]},
     }
     cfg.update(sections)
     path.write_text(yaml.safe_dump(cfg))

@@ -248,8 +248,22 @@ class BenchConfig(_Section):
     cv_limit: float = Field(0.15, gt=0)  # repeat (then flag) a measurement whose std/mean is above this
     repeats: int = Field(2, ge=0)
     batches: list[int] = Field(default_factory=lambda: [1, 8])  # throughput batch sizes, where the artifact allows
+    # Input sizes where latency and throughput are measured (accuracy stays at the training size); null:
+    # the training size and 640, the size users deploy at, where per-call overheads no longer hide the speed-ups
+    imgsz: list[int] | None = None
     e2e: bool = True  # also time letterbox + inference + NMS on real images
     threads: int | None = Field(None, ge=1)  # CPU threads per runtime; None = all cores
+
+    @field_validator("imgsz")
+    @classmethod
+    def _sizes(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and (not v or any(s < 32 or s % 32 for s in v)):
+            raise ValueError(f"bench.imgsz {v}: one or more input sizes, each a multiple of 32")
+        return v
+
+    def sizes(self, train_imgsz: int) -> list[int]:
+        """The input sizes to time, the training size first."""
+        return list(dict.fromkeys([train_imgsz, *(self.imgsz if self.imgsz is not None else [640])]))
 
 
 class ReportConfig(_Section):

@@ -36,7 +36,7 @@ def pico_report(tmp_path_factory) -> Path:
         distill=None,
         prune=None,
         qat=None,
-        bench={"warmup": 5, "min_iters": 30, "min_time_s": 0.5, "batches": [1], "e2e": False},
+        bench={"warmup": 5, "min_iters": 30, "min_time_s": 0.5, "batches": [1], "e2e": False, "imgsz": [128]},
     )
     records = Pipeline(load_config(cfg), runs_dir=root / "runs").run()
     path = records["report"].path("report_json")

@@ -37,8 +37,18 @@ def _stage_order(model: str) -> int:
     return MODEL_STAGES.index(model) if model in MODEL_STAGES else len(MODEL_STAGES)
 
 
+def deployment_points(dev, train_imgsz: int) -> tuple[int, list[tuple[Row, float]]]:
+    """(size, [(row, p50 ms)]) at the largest deployment size this device was timed at, else the training size."""
+    sizes = {s for r in dev.rows for s in r.sizes}
+    if not sizes:
+        return train_imgsz, [(r, r.latency_ms.p50_ms) for r in dev.rows]
+    size = max(sizes)
+    return size, [(r, r.sizes[size].latency_ms.p50_ms) for r in dev.rows if size in r.sizes]
+
+
 def plot_pareto(report: Report, path: Path) -> str | None:
-    """mAP50-95 against p50 latency, one panel per device, every artifact, Pareto front drawn."""
+    """mAP50-95 (at the training size) against p50 latency at the deployment size, one panel per device,
+    Pareto front drawn."""
     if not any(d.rows for d in report.devices):
         return None
     n = len(report.devices)
@@ -46,19 +56,18 @@ def plot_pareto(report: Report, path: Path) -> str | None:
     models = sorted({r.model for d in report.devices for r in d.rows}, key=_stage_order)
     colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(models)}
     for ax, dev in zip(axes[0], report.devices, strict=True):
-        for r in dev.rows:
-            ax.scatter(
-                r.latency_ms.p50_ms, r.map50_95, color=colors[r.model], marker=_MARKERS.get(r.runtime, "x"), s=50
-            )
-        front = pareto_front([(r.latency_ms.p50_ms, r.map50_95) for r in dev.rows])
+        size, points = deployment_points(dev, report.imgsz)
+        for r, lat in points:
+            ax.scatter(lat, r.map50_95, color=colors[r.model], marker=_MARKERS.get(r.runtime, "x"), s=50)
+        front = pareto_front([(lat, r.map50_95) for r, lat in points])
         ax.plot(*zip(*front, strict=True), "--", color="grey", lw=1, label="Pareto front")
         # legend: colour = model (stage), marker = runtime; a model's artifacts share a colour
-        for m in sorted({r.model for r in dev.rows}, key=_stage_order):
+        for m in sorted({r.model for r, _ in points}, key=_stage_order):
             ax.scatter([], [], color=colors[m], marker="o", label=m)
-        for rt in sorted({r.runtime for r in dev.rows}):
+        for rt in sorted({r.runtime for r, _ in points}):
             ax.scatter([], [], color="grey", marker=_MARKERS.get(rt, "x"), label=rt)
         ax.set_xscale("log")
-        ax.set_xlabel("p50 latency, batch 1 (ms, log scale)")
+        ax.set_xlabel(f"p50 latency at {size} px, batch 1 (ms, log scale)")
         ax.set_ylabel(f"mAP50-95 ({report.split} split)")
         ax.set_title(dev.id, fontsize=9)
         ax.grid(alpha=0.3)

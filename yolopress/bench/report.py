@@ -61,6 +61,37 @@ def _fmt_tput(row: Row) -> str:
     return ", ".join(f"{v:.0f}@{b}" for b, v in sorted(row.throughput.items())) or "–"
 
 
+def _speed_tables(dev: Device) -> list[str]:
+    """One table per deployment size: what a user will see where they deploy, and the speed-up it buys."""
+    lines = []
+    for size in sorted({s for r in dev.rows for s in r.sizes}):
+        rows = [r for r in dev.rows if size in r.sizes]
+        batches = sorted({b for r in rows for b in r.sizes[size].throughput})
+        lines += [
+            "",
+            f"### Speed at {size} px",
+            "",
+            "Model-only latency at batch 1 and throughput (images/s) at each batch size, at the input size of "
+            "deployment; speed-up: the native student in FP32 on ONNX Runtime, p50 over this row's p50, both "
+            "measured at this size in this run.",
+            "",
+            "| artifact | runtime | precision | p50 (ms) | p90 (ms) | "
+            + " | ".join(f"images/s @{b}" for b in batches)
+            + " | speed-up vs native FP32 ORT |",
+            "|---|---|---|---:|---:|" + "---:|" * len(batches) + "---:|",
+        ]
+        for r in rows:
+            speed = r.sizes[size]
+            warn = " ⚠" if speed.latency_ms.noisy else ""
+            tput = " | ".join(f"{speed.throughput[b]:.1f}" if b in speed.throughput else "–" for b in batches)
+            up = speed.speedup_vs_native_fp32_ort
+            lines.append(
+                f"| {r.artifact} | {r.runtime} | {r.precision} | {speed.latency_ms.p50_ms:.2f}{warn} "
+                f"| {speed.latency_ms.p90_ms:.2f} | {tput} | {f'{up:.2f}×' if up else '–'} |"
+            )
+    return lines
+
+
 def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
     lines = [f"# {report.title}", ""]
     lines.append(
@@ -95,6 +126,7 @@ def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
                 f"| {lat.p90_ms:.2f} | {lat.p99_ms:.2f} | {f'{e2e.p50_ms:.2f}' if e2e else '–'} | {_fmt_tput(r)} "
                 f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} |{watts}"
             )
+        lines += _speed_tables(dev)
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in plots.items()]

@@ -12,8 +12,9 @@ import time
 from yolopress import __version__
 from yolopress.io import hash_json
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _REFERENCES = ("teacher", "native")  # every row is compared with these, measured on the same runtime
+SPEED_REFERENCE = ("native", "onnxruntime")  # speed-ups are against the native student in FP32 on ONNX Runtime
 
 
 def device_id(fp: dict) -> str:
@@ -35,6 +36,23 @@ def _latency(stats: dict | None) -> dict | None:
     return {k: stats[k] for k in keys if k in stats}
 
 
+def _speedup(lat: dict | None, ref: dict | None) -> float | None:
+    return None if not lat or not ref else ref["p50_ms"] / lat["p50_ms"]
+
+
+def _sizes(r: dict, ref: dict | None) -> dict:
+    """Speed at each deployment size, with the speed-up against the reference measured at that size."""
+    out = {}
+    for size, speed in r.get("sizes", {}).items():
+        ref_lat = ((ref or {}).get("sizes") or {}).get(size, {}).get("latency")
+        out[int(size)] = {
+            "latency_ms": _latency(speed["latency"]),
+            "throughput": {int(b): v for b, v in speed.get("throughput", {}).items()},
+            "speedup_vs_native_fp32_ort": _speedup(speed["latency"], ref_lat),
+        }
+    return out
+
+
 def rows_from_bench(bench: dict) -> list[dict]:
     """bench/results.json entries -> report rows, with deltas against teacher and native on the same runtime."""
     rows = []
@@ -51,6 +69,8 @@ def rows_from_bench(bench: dict) -> list[dict]:
             "throughput": {int(b): v for b, v in r.get("throughput", {}).items()},
             "threads": r["latency"].get("threads"),
             "power_w": r.get("power_w"),
+            "speedup_vs_native_fp32_ort": _speedup(r["latency"], by_key.get(SPEED_REFERENCE, {}).get("latency")),
+            "sizes": _sizes(r, by_key.get(SPEED_REFERENCE)),
         }
         for ref in _REFERENCES:
             other = by_key.get((ref, r["runtime"]))

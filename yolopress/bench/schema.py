@@ -7,6 +7,8 @@ Version history:
      ``throughput`` keyed by batch size.
   3. adds ``power_w`` per row (mean board power while timing, from tegrastats on a Jetson) and
      TensorRT rows (runtime ``tensorrt``, format ``engine``); v2 reports need no change.
+  4. adds ``sizes`` per row (latency, throughput and speed-up at each deployment input size) and
+     ``speedup_vs_native_fp32_ort`` (at the training size); v3 reports need no change.
 
 Reports written by older versions are migrated on load, so ``yolopress report`` and
 ``yolopress gate`` read any report that was ever written.
@@ -54,6 +56,14 @@ class Delta(_Strict):
     latency_ratio: Positive
 
 
+class SizeSpeed(_Strict):
+    """An artifact's speed at one deployment input size (accuracy is measured at the training size)."""
+
+    latency_ms: Latency  # model-only, batch 1
+    throughput: dict[Annotated[int, Field(ge=1)], Positive] = Field(default_factory=dict)
+    speedup_vs_native_fp32_ort: Positive | None = None  # native FP32 on ONNX Runtime p50 / this p50, same size
+
+
 class Row(_Strict):
     artifact: str  # "<model>/<format>", e.g. "native/onnx"
     model: str
@@ -75,6 +85,8 @@ class Row(_Strict):
     vs_teacher: Delta | None = None
     vs_native: Delta | None = None
     power_w: float | None = Field(None, ge=0)  # mean board input power during the model-only timing (Jetson)
+    speedup_vs_native_fp32_ort: Positive | None = None  # at the training size, as in ``sizes``
+    sizes: dict[Annotated[int, Field(ge=32)], SizeSpeed] = Field(default_factory=dict)  # input size -> speed
 
 
 class Device(_Strict):
@@ -130,7 +142,12 @@ def _migrate_v2(raw: dict) -> dict:
     return {**raw, "schema_version": 3}
 
 
-_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2}
+def _migrate_v3(raw: dict) -> dict:
+    """v3 -> v4: only additions (``sizes``, ``speedup_vs_native_fp32_ort``), which default to empty."""
+    return {**raw, "schema_version": 4}
+
+
+_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
 
 
 def parse_report(raw: dict, source: str = "<report>") -> Report:

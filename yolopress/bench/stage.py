@@ -106,6 +106,28 @@ def _throughput(art: dict, imgsz: int, batches: list[int], settings: LatencySett
     return out
 
 
+def _deployment_speed(art: dict, sizes: list[int], batches: list[int], settings: LatencySettings, threads) -> dict:
+    """Latency (batch 1) and throughput of an artifact at each deployment size other than the training size.
+
+    PyTorch is the reference runtime, not a deployment one, and an engine is built for one input size:
+    both are timed at the training size only.
+    """
+    if art["runtime"] in ("torch", "tensorrt"):
+        return {}
+    out = {}
+    for size in sizes:
+        x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+        try:
+            with load_runner(art["path"], art["runtime"], size, batch=1, threads=threads) as runner:
+                lat = model_latency(runner, x, settings)
+        except UnsupportedBatch as e:
+            ui.info(f"no {size} px timing for {art['model']}/{art['runtime']}: {e}")
+            continue
+        out[str(size)] = {"latency": lat, "throughput": _throughput(art, size, batches, settings, threads, lat)}
+        ui.info(f"{art['model']:>8}/{art['runtime']:<11} at {size} px: p50 {lat['p50_ms']:.2f} ms")
+    return out
+
+
 def _row(ctx: StageContext, art: dict, acc: dict, lat: dict, e2e: dict | None, tput: dict, info: dict, threads) -> dict:
     return {
         **{k: art[k] for k in ("model", "runtime", "format", "precision")},
@@ -143,14 +165,16 @@ def run(ctx: StageContext) -> StageResult:
                 e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
                 threads = runner.threads
             tput = _throughput(art, imgsz, cfg.batches, settings, cfg.threads, lat)
-            rows.append(_row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads))
+            row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
+            row["sizes"] = _deployment_speed(art, cfg.sizes(imgsz)[1:], cfg.batches, settings, cfg.threads)
+            rows.append(row)
             noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
                 f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "
                 f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
             bar.update(1)
-    result = {"split": cfg.split, "imgsz": imgsz, "device": fingerprint(), "results": rows}
+    result = {"split": cfg.split, "imgsz": imgsz, "sizes": cfg.sizes(imgsz), "device": fingerprint(), "results": rows}
     write_json(ctx.out / "results.json", result)
     best = max(rows, key=lambda r: r["accuracy"]["map50_95"]) if rows else None
     summary = f"{len(rows)} artifacts on {result['device']['cpu']}"
