@@ -176,6 +176,23 @@ def _copy_code(out: Path) -> None:
     write_text(out / "requirements.txt", REQUIREMENTS)
 
 
+def _copy_calibration(images: list[Path], n: int, out: Path) -> str:
+    """``n`` training images, spread over the split, for INT8 by calibration on the device; returns the folder name."""
+    out.mkdir()
+    for i, src in enumerate(_spread(images, n)):
+        shutil.copy2(src, out / f"{i:05d}{src.suffix.lower()}")
+    return out.name
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file run.py loads: it checks them before anything else, so a copy cut short is named."""
+    return {
+        str(p.relative_to(folder)): file_sha256(p)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in ("run.py", MARKER)
+    }
+
+
 def _readme(target: Target, manifest: dict) -> str:
     precision = target.precision.upper() + (f" ({manifest['int8']})" if manifest["int8"] else "")
     return f"""# yolopress bundle: {manifest["model"]["name"]} for {target.device}
@@ -219,11 +236,7 @@ def make_bundle(
         write_json(tmp / "sample" / "labels.json", labels)
         calibration = None
         if target.precision == "int8" and not qdq:
-            calibration = "calibration"
-            calib_dir = tmp / calibration
-            calib_dir.mkdir()
-            for i, src in enumerate(_spread(split_images(data, "train"), target.calib_images)):
-                shutil.copy2(src, calib_dir / f"{i:05d}{src.suffix.lower()}")
+            calibration = _copy_calibration(split_images(data, "train"), target.calib_images, tmp / "calibration")
         _copy_code(tmp)
         manifest = {
             "bundle_version": 2,  # 2: manifest["files"], checked by run.py
@@ -254,11 +267,6 @@ def make_bundle(
             },
         }
         write_text(tmp / "README.md", _readme(target, manifest))
-        # run.py checks these before it loads anything: a copy cut short is named, not a protobuf traceback
-        manifest["files"] = {
-            str(p.relative_to(tmp)): file_sha256(p)
-            for p in sorted(tmp.rglob("*"))
-            if p.is_file() and p.name not in ("run.py", MARKER)
-        }
+        manifest["files"] = _file_hashes(tmp)
         write_json(tmp / "manifest.json", manifest)
     return out

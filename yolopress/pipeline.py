@@ -1,13 +1,10 @@
 """Runs the stages in order, skips those already done, resumes after an interruption.
 
-This is the top floor: it imports the stage contract (:mod:`yolopress.stage`) and, only when a
-stage runs, the stage's module; no stage imports it.
-
-A stage writes only into a fresh temporary folder; when it returns, ``stage.json`` is written
-there and the folder replaces ``runs/<run>/<stage>/`` in one rename. A crash or Ctrl-C therefore
-never leaves a half-written stage, and the previous result (if any) stays until the new one is
-complete. A stage is skipped when its ``stage.json`` records the same key: the hash of its own
-config section and of the outputs of the stages it reads.
+The top floor: it imports the stage contract (:mod:`yolopress.stage`) and, when a stage runs, its
+module; no stage imports it. A stage writes into a fresh temporary folder that replaces
+``runs/<run>/<stage>/`` in one rename once ``stage.json`` is written, so a crash or Ctrl-C never
+leaves a half-written stage. A stage is skipped when its ``stage.json`` records the same key (the
+hash of its config section and of the outputs of the stages it reads) and its outputs are intact.
 """
 
 from __future__ import annotations
