@@ -124,7 +124,7 @@ def _deployment_speed(art: dict, sizes: list[int], batches: list[int], settings:
             ui.info(f"no {size} px timing for {art['model']}/{art['runtime']}: {e}")
             continue
         out[str(size)] = {"latency": lat, "throughput": _throughput(art, size, batches, settings, threads, lat)}
-        ui.info(f"{art['model']:>8}/{art['runtime']:<11} at {size} px: p50 {lat['p50_ms']:.2f} ms")
+        ui.info(f"{'':>8} {'':<11} at {size} px: p50 {lat['p50_ms']:.2f} ms")
     return out
 
 
@@ -165,14 +165,14 @@ def run(ctx: StageContext) -> StageResult:
                 e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
                 threads = runner.threads
             tput = _throughput(art, imgsz, cfg.batches, settings, cfg.threads, lat)
-            row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
-            row["sizes"] = _deployment_speed(art, cfg.sizes(imgsz)[1:], cfg.batches, settings, cfg.threads)
-            rows.append(row)
             noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
                 f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "
                 f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
+            row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
+            row["sizes"] = _deployment_speed(art, cfg.sizes(imgsz)[1:], cfg.batches, settings, cfg.threads)
+            rows.append(row)
             bar.update(1)
     result = {"split": cfg.split, "imgsz": imgsz, "sizes": cfg.sizes(imgsz), "device": fingerprint(), "results": rows}
     write_json(ctx.out / "results.json", result)
