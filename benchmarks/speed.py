@@ -2,7 +2,8 @@
 
 From a finished run (`make deploy`), every artifact that matters for the deployment decision is timed
 at each size in alternating rounds (so that a burst of load on this shared machine hits all of them,
-not one), model-only, batch 1 (p50, median over rounds) and batch 8 (images/s):
+not one), model-only, batch 1 (p50, median over rounds) and batch 8 (images/s). The speed-up is the
+median over rounds of the ratio within each round (paired), since load can shift between rounds:
 
     native FP32 on ONNX Runtime (the reference) and OpenVINO, pruned FP32 on both, and the INT8
     artifacts of the qat stage: the OpenVINO IR and the TensorRT-bound Q/DQ ONNX on ONNX Runtime.
@@ -91,16 +92,18 @@ def main() -> int:
                     ms = measure(path, runtime, size, batch)
                     if ms is not None:
                         samples[name][batch].append(ms)
-        ref = statistics.median(samples[REFERENCE][1])
         rows = {}
         for name, by_batch in samples.items():
             p50 = statistics.median(by_batch[1])
             batched = by_batch[args.batch]
+            # paired per round: load that shifts between rounds moves both sides of a ratio together
+            ratios = [ref / ms for ref, ms in zip(samples[REFERENCE][1], by_batch[1], strict=True)]
             rows[name] = {
                 "p50_ms": round(p50, 3),
                 "batch": 1,
                 "rounds_ms": [round(v, 3) for v in by_batch[1]],
-                "speedup_vs_native_fp32_ort": round(ref / p50, 3),
+                "speedup_vs_native_fp32_ort": round(statistics.median(ratios), 3),
+                "speedup_rounds": [round(r, 3) for r in ratios],
                 f"images_per_s_batch{args.batch}": round(1000 * args.batch / statistics.median(batched), 1)
                 if batched
                 else None,

@@ -5,6 +5,10 @@ get. Accuracy rules are absolute drops (points of mAP). Latency is judged as a r
 reference artifact measured *in the same report* (``latency_ratio``), so a slower or busier
 machine does not fail the gate but a model that got slower relative to its peers does. Anything
 the baseline has that the report lacks (a device, an artifact, a metric) is a failure.
+
+A ``speedup`` rule is a floor, not a comparison with the baseline: the deployed artifact's speed-up
+against native FP32 on ONNX Runtime, measured in the report at a deployment size, must reach a
+minimum that depends on the CPU class (INT8 is fast only where the CPU has VNNI or AMX).
 """
 
 from __future__ import annotations
@@ -19,11 +23,13 @@ from xml.etree import ElementTree as ET
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from yolopress.bench.device import cpu_class
 from yolopress.bench.schema import Device, Report, Row
 from yolopress.io import write_text
 
 HIGHER_IS_BETTER = {"map50_95", "map50"}
 LOWER_IS_BETTER = {"latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb"}
+FLOORS = {"speedup"}  # judged against a minimum per CPU class, in the report alone
 
 
 class GateConfigError(ValueError):
@@ -34,14 +40,27 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    metric: Literal["map50_95", "map50", "latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb"]
+    metric: Literal[
+        "map50_95", "map50", "latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb", "speedup"
+    ]
     artifacts: list[str] = Field(default_factory=lambda: ["*"])  # globs over "model/format"
     runtimes: list[str] = Field(default_factory=lambda: ["*"])
     max_drop: float | None = Field(None, ge=0)  # absolute, for accuracy metrics
     max_increase: float | None = Field(None, ge=0)  # relative (0.25 = 25% worse), for cost metrics
+    min_speedup: dict[Literal["vnni", "avx2"], float] | None = None  # speedup: the floor per CPU class
+    size: int | None = Field(None, ge=32)  # speedup: at this deployment size (None: the training size)
 
     @model_validator(mode="after")
     def _one_limit(self) -> Rule:
+        if self.metric in FLOORS:
+            if (
+                self.min_speedup is None
+                or set(self.min_speedup) != {"vnni", "avx2"}
+                or self.max_drop
+                or self.max_increase
+            ):
+                raise ValueError(f"rule {self.name!r}: speedup takes min_speedup with a floor for vnni and for avx2")
+            return self
         if self.metric in HIGHER_IS_BETTER and (self.max_drop is None or self.max_increase is not None):
             raise ValueError(f"rule {self.name!r}: {self.metric} takes max_drop (an absolute drop), not max_increase")
         if self.metric in LOWER_IS_BETTER and (self.max_increase is None or self.max_drop is not None):
@@ -122,11 +141,41 @@ def _judge(rule: Rule, base: float, cur: float) -> tuple[bool, str, str]:
     return ok, f"rise ≤ {rule.max_increase:.0%}", f"rose by {rise:.1%} (allowed {rule.max_increase:.0%})"
 
 
+def _matches(rule: Rule, row: Row) -> bool:
+    return any(fnmatch.fnmatch(row.artifact, g) for g in rule.artifacts) and any(
+        fnmatch.fnmatch(row.runtime, g) for g in rule.runtimes
+    )
+
+
+def _floor_checks(rule: Rule, report: Report) -> list[Check]:
+    """A speed-up floor on every matching row of every device of the report; no matching row fails."""
+    checks = []
+    for dev in report.devices:
+        cpu = cpu_class(dev.fingerprint.get("cpu_flags") or [])
+        floor = rule.min_speedup[cpu]
+        at = f"{rule.size} px" if rule.size else "the training size"
+        rows = [r for r in dev.rows if _matches(rule, r)]
+        where = dict(rule=rule.name, metric="speedup", device=dev.id, baseline=None, limit=f"≥ {floor:g}×")
+        if not rows:
+            msg = f"no {', '.join(rule.artifacts)} row on {', '.join(rule.runtimes)} in the report ({dev.id})"
+            checks.append(Check(**where, artifact="-", runtime="-", current=None, passed=False, message=msg))
+        for r in rows:
+            speed = r.sizes.get(rule.size) if rule.size else r
+            value = getattr(speed, "speedup_vs_native_fp32_ort", None)
+            if value is None:
+                msg = f"speed-up of {r.artifact} on {r.runtime} at {at} is missing from the report"
+            else:
+                msg = f"speed-up of {r.artifact} on {r.runtime} at {at}: {value:.2f}× (floor {floor:g}× on a {cpu} CPU)"
+            ok = value is not None and value >= floor
+            checks.append(Check(**where, artifact=r.artifact, runtime=r.runtime, current=value, passed=ok, message=msg))
+    return checks
+
+
 def evaluate_gate(report: Report, baseline: Report, rules: Rules) -> list[Check]:
-    """Every rule against every matching baseline row; missing data fails."""
-    checks: list[Check] = []
+    """Every rule against every matching baseline row (floors: every matching report row); missing data fails."""
+    checks: list[Check] = [c for rule in rules.rules if rule.metric in FLOORS for c in _floor_checks(rule, report)]
     for base_dev, cur_dev in _pair_devices(report, baseline):
-        for rule in rules.rules:
+        for rule in (r for r in rules.rules if r.metric not in FLOORS):
             for brow in base_dev.rows:
                 if not any(fnmatch.fnmatch(brow.artifact, g) for g in rule.artifacts):
                     continue

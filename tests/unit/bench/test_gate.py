@@ -110,3 +110,42 @@ def test_unrelated_new_artifacts_are_ignored():
     rows = [*baseline_rows(), row("distill/onnx", "onnxruntime", 0.1, 9.0)]
     checks, text = _gate(rows)
     assert passed(checks), text
+
+
+def _with_speed(rows, speedup: float, flags: list[str]):
+    rep = parsed(rows)
+    dev = rep.devices[0]
+    qat = dev.rows[2].model_copy(update={"artifact": "qat/openvino", "model": "qat", "precision": "int8"})
+    size = {"latency_ms": qat.latency_ms.model_dump(), "throughput": {1: 100.0}, "speedup_vs_native_fp32_ort": speedup}
+    from yolopress.bench.schema import SizeSpeed
+
+    qat = qat.model_copy(update={"sizes": {640: SizeSpeed(**size)}})
+    dev = dev.model_copy(update={"rows": [*dev.rows, qat], "fingerprint": {**dev.fingerprint, "cpu_flags": flags}})
+    return rep.model_copy(update={"devices": [dev]})
+
+
+@pytest.mark.parametrize(
+    ("speedup", "flags", "ok"),
+    [(2.5, ["avx2", "avx512_vnni"], True), (1.8, ["avx2", "avx512_vnni"], False), (1.8, ["avx2"], True)],
+)
+def test_int8_speedup_floor_depends_on_the_cpu_class(speedup, flags, ok):
+    rules = load_rules(ROOT / "configs" / "gates-deploy.yaml")
+    report = _with_speed(baseline_rows(), speedup, flags)
+    checks = evaluate_gate(report, parsed(baseline_rows()), rules)
+    floor = [c for c in checks if c.rule == "int8-speedup"]
+    assert len(floor) == 1 and floor[0].passed is ok and passed(checks) is ok
+    cpu = "vnni" if "avx512_vnni" in flags else "avx2"
+    assert f"qat/openvino on openvino at 640 px: {speedup:.2f}× (floor" in floor[0].message and cpu in floor[0].message
+
+
+def test_int8_speedup_floor_fails_closed_without_the_artifact_or_the_size():
+    rules = load_rules(ROOT / "configs" / "gates-deploy.yaml")
+    checks = evaluate_gate(parsed(baseline_rows()), parsed(baseline_rows()), rules)
+    assert not passed(checks) and "no qat/openvino row on openvino in the report" in summary(checks)
+    report = _with_speed(baseline_rows(), 3.0, ["avx2"])
+    qat = report.devices[0].rows[-1].model_copy(update={"sizes": {}})
+    report.devices[0].rows[-1] = qat
+    checks = evaluate_gate(report, parsed(baseline_rows()), rules)
+    assert "speed-up of qat/openvino on openvino at 640 px is missing from the report" in summary(checks)
+    with pytest.raises(ValueError, match="min_speedup with a floor for vnni and for avx2"):
+        Rules(rules=[{"name": "s", "metric": "speedup", "min_speedup": {"vnni": 2.0}}])
