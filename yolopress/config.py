@@ -198,6 +198,19 @@ class QatConfig(_Section):
     teacher: Literal["fp32", "teacher", "none"] = "fp32"  # distil from the FP32 student itself, the teacher, or not
     calib_images: int = Field(256, ge=1)  # training images (letterboxed, no augmentation) that set the ranges
     quantize_dfl: bool = False  # the head's DFL convolution in INT8 too (box decoding always stays float)
+    # OpenVINO INT8 weights on the full grid, or on half of it where the CPU's INT8 dot product would saturate
+    # (AVX2 without VNNI); auto: as this machine needs it. Set it for the CPU you deploy on when that differs.
+    openvino_grid: Literal["auto", "full", "half"] = "auto"
+
+    def openvino_weight_grid(self) -> str:
+        """``full`` or ``half`` as set, or for ``auto`` the one this CPU needs: full where it has an INT8 dot
+        product that accumulates in int32 (VNNI, AMX), half on AVX2-only CPUs."""
+        if self.openvino_grid != "auto":
+            return self.openvino_grid
+        from yolopress.bench.device import cpu_class
+
+        return "full" if cpu_class() == "vnni" else "half"
+
     noise: bool = False  # quantization noise (Fan et al. 2020): a random share p of the layers fake-quantized ...
     noise_start: float = Field(0.5, gt=0, le=1)  # ... p at the first step, raised linearly ...
     noise_ramp: float = Field(0.8, gt=0, le=1)  # ... to 1 at this share of the fine-tuning, 1 after

@@ -76,6 +76,18 @@ def _train_key(cfg: PipelineConfig) -> dict:
     return {"imgsz": cfg.imgsz, "seed": cfg.seed}
 
 
+def _qat_key(cfg: PipelineConfig) -> dict:
+    """INT8 artifacts of any shape; the OpenVINO weight grid as resolved on this CPU (auto follows the CPU)."""
+    from yolopress.compress.qat import openvino_grid
+
+    return {
+        **_train_key(cfg),
+        "opset": cfg.opset,
+        "shapes": "dynamic",
+        "openvino_grid": openvino_grid(cfg.qat.openvino_grid),
+    }
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key),
     Stage(
@@ -112,7 +124,7 @@ STAGES: tuple[Stage, ...] = (
         "yolopress.compress.qat_stage:run_stage",
         lambda c: None if c.qat is None else {"qat": c.qat, "student": c.student, "distill": c.distill},
         ("data", "teacher", "native", "distill", "prune"),
-        extra_key=lambda c: {**_train_key(c), "opset": c.opset, "shapes": "dynamic"},  # INT8 artifacts, any shape
+        extra_key=_qat_key,
     ),
     Stage(
         "export", "yolopress.export.stage:run", lambda c: c.export, MODEL_STAGES, extra_key=lambda c: {"imgsz": c.imgsz}

@@ -76,8 +76,15 @@ def quant_config(quantize_dfl: bool = False) -> dict:
 # and saturates. Measured on the demo YOLO11n: OpenVINO's boxes were up to 147 px off the
 # fake-quantized model (p99 24 px); with weights on half the grid (|q| <= 64, 7 bits of
 # resolution; NNCF's "overflow fix") they agree as closely as ONNX Runtime does (p99 3 px).
-# TensorRT's GPU kernels have no such limit: full grid.
+# TensorRT's GPU kernels have no such limit, nor do CPUs with an INT8 dot-product instruction
+# (AVX-512 VNNI, AVX-VNNI, AMX), which accumulate in int32: full grid there (``qat.openvino_grid: auto``).
 WEIGHT_RANGE = {"tensorrt": "full", "openvino": "half"}
+
+
+def weight_range(target: str, openvino_grid: str = "half") -> str:
+    """How much of the INT8 grid the weights of ``target`` use (see :data:`WEIGHT_RANGE`): for OpenVINO the
+    resolved ``qat.openvino_grid`` (``QatConfig.openvino_weight_grid``)."""
+    return openvino_grid if target == "openvino" else WEIGHT_RANGE[target]
 
 
 def prepare(

@@ -5,7 +5,8 @@ native) has its BatchNorm folded and fake quantizers inserted (:mod:`yolopress.c
 calibrated on letterboxed training images, then fine-tuned for ``qat.epochs`` through
 Ultralytics' trainer with the detection loss plus distillation from the FP32 student (or the
 teacher). With ``epochs: 0`` it is post-training quantization. The targets differ only in how
-much of the INT8 grid the weights use (``WEIGHT_RANGE``), so each gets its own model:
+much of the INT8 grid the weights use (``WEIGHT_RANGE``; for OpenVINO it follows the CPU, see
+``qat.openvino_grid``), so each gets its own model:
 
 - ``tensorrt``: ``tensorrt/model.onnx``, Q/DQ for TensorRT's explicit quantization, checked
   against its rules; the engine is built on the device (docs/quantization.md).
@@ -27,7 +28,7 @@ import torch
 
 from yolopress import ui
 from yolopress.compress.finetune import fine_tune, starting_point
-from yolopress.compress.qat import WEIGHT_RANGE, QuantNoise, prepare, quantized_layers, quiet_modelopt
+from yolopress.compress.qat import QuantNoise, prepare, quantized_layers, quiet_modelopt, weight_range
 from yolopress.config import ConfigError, PipelineConfig
 from yolopress.data.batches import letterboxed_batches
 from yolopress.stage import StageContext, StageResult
@@ -43,12 +44,12 @@ def images(data_yaml: Path, imgsz: int, n: int, batch: int, split: str = "train"
     return list((torch.cat([b["img"] for b in found])[:n].float() / 255).split(batch))
 
 
-def quantized_model(src: Path, calibration: list[torch.Tensor], quantize_dfl: bool, target: str):
+def quantized_model(src: Path, calibration: list[torch.Tensor], quantize_dfl: bool, target: str, grid: str = "half"):
     """An Ultralytics ``YOLO`` holding the FP32 checkpoint ``src`` with BatchNorm folded and quantizers calibrated."""
     from yolopress._ultralytics import YOLO
 
     yolo = YOLO(str(src))
-    yolo.model = prepare(yolo.model, calibration, quantize_dfl, WEIGHT_RANGE[target])
+    yolo.model = prepare(yolo.model, calibration, quantize_dfl, weight_range(target, grid))
     return yolo
 
 
@@ -133,8 +134,12 @@ def quantize_target(
     qc, imgsz = cfg.qat, cfg.imgsz
     tdir = out / target
     tdir.mkdir(parents=True, exist_ok=True)
-    yolo = quantized_model(src, calib, qc.quantize_dfl, target)
-    record: dict = {"weight_range": WEIGHT_RANGE[target], "quantized_layers": len(quantized_layers(yolo.model))}
+    grid = qc.openvino_weight_grid()
+    yolo = quantized_model(src, calib, qc.quantize_dfl, target, grid)
+    record: dict = {
+        "weight_range": weight_range(target, grid),
+        "quantized_layers": len(quantized_layers(yolo.model)),
+    }
     if qc.epochs:
         record.update(_fine_tune(yolo, src, cfg, data_yaml, tdir, teacher))
     else:
@@ -171,6 +176,6 @@ def run_stage(ctx: StageContext) -> StageResult:
     parts = []
     for target, rec in targets.items():
         val = f", val mAP50-95 {rec['val_map50_95']:.3f}" if "val_map50_95" in rec else ""
-        parts.append(f"{target} ({rec['qdq_pairs']} Q/DQ{val})")
+        parts.append(f"{target} ({rec['qdq_pairs']} Q/DQ, {rec['weight_range']}-grid weights{val})")
     metrics = {"source": source, "teacher": qc.teacher if qc.epochs else None, "mode": mode, "targets": targets}
     return StageResult(outputs, metrics, f"INT8 {source}, {mode}: " + ", ".join(parts))
