@@ -78,14 +78,8 @@ def _train_key(cfg: PipelineConfig) -> dict:
 
 def _qat_key(cfg: PipelineConfig) -> dict:
     """INT8 artifacts of any shape; the OpenVINO weight grid as resolved on this CPU (auto follows the CPU)."""
-    from yolopress.compress.qat import openvino_grid
-
-    return {
-        **_train_key(cfg),
-        "opset": cfg.opset,
-        "shapes": "dynamic",
-        "openvino_grid": openvino_grid(cfg.qat.openvino_grid),
-    }
+    grid = cfg.qat.openvino_weight_grid()
+    return {**_train_key(cfg), "opset": cfg.opset, "shapes": "dynamic", "openvino_grid": grid}
 
 
 STAGES: tuple[Stage, ...] = (
