@@ -141,3 +141,15 @@ def test_qat_settings_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="qat.teacher: teacher needs a `teacher` section"):
         load_config(p, ["teacher=null", "distill=null", "prune=null", "qat.teacher=teacher"])
     assert load_config(p, ["distill=null", "native=null", "prune=null", "qat=null"]).qat is None
+
+
+def test_openvino_grid_follows_the_cpu_unless_set(monkeypatch):
+    from yolopress.bench import device
+    from yolopress.config import QatConfig
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: ["avx2", "fma"])
+    assert QatConfig().openvino_weight_grid() == "half"  # AVX2 only: the int16 pair sums would saturate
+    monkeypatch.setattr(device, "cpu_flags", lambda: ["avx2", "avx512_vnni"])
+    assert QatConfig().openvino_weight_grid() == "full"
+    assert QatConfig(openvino_grid="half").openvino_weight_grid() == "half"
+    assert device.cpu_class(["avx2", "amx_int8"]) == "vnni" and device.cpu_class(["avx2", "avx_vnni"]) == "vnni"
