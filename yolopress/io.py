@@ -57,15 +57,6 @@ def refuse_foreign(folder: Path, what: str) -> None:
         )
 
 
-def claim_dir(folder: Path, what: str) -> Path:
-    """Create ``folder`` (or take an empty one, or one yolopress made) and mark it as yolopress's."""
-    refuse_foreign(folder, what)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / MARKER).touch()
-    return folder
-
-
 @contextlib.contextmanager
 def atomic_dir(dest: Path, what: str = "folder") -> Iterator[Path]:
     """Yield a fresh temporary folder next to ``dest``; on success it replaces ``dest`` whole.
