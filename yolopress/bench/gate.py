@@ -176,11 +176,7 @@ def evaluate_gate(report: Report, baseline: Report, rules: Rules) -> list[Check]
     checks: list[Check] = [c for rule in rules.rules if rule.metric in FLOORS for c in _floor_checks(rule, report)]
     for base_dev, cur_dev in _pair_devices(report, baseline):
         for rule in (r for r in rules.rules if r.metric not in FLOORS):
-            for brow in base_dev.rows:
-                if not any(fnmatch.fnmatch(brow.artifact, g) for g in rule.artifacts):
-                    continue
-                if not any(fnmatch.fnmatch(brow.runtime, g) for g in rule.runtimes):
-                    continue
+            for brow in (r for r in base_dev.rows if _matches(rule, r)):
                 where = dict(
                     rule=rule.name, metric=rule.metric, device=base_dev.id, artifact=brow.artifact, runtime=brow.runtime
                 )
