@@ -95,7 +95,11 @@ class TrainConfig(_Section):
     @field_validator("model")
     @classmethod
     def _model_file_beside_config(cls, v: str, info: ValidationInfo) -> str:
-        """A model YAML or .pt that exists next to the config is used from there; names are left alone."""
+        """A model YAML or .pt that exists next to the config is used from there; names (and ``synthpre:``
+        recipes, see :mod:`yolopress.data.pretrain`) are left alone."""
+        from yolopress.data.pretrain import check_recipe
+
+        check_recipe(v)
         base = (info.context or {}).get("base_dir")
         candidate = Path(v).expanduser() if Path(v).is_absolute() or base is None else Path(base) / v
         return str(candidate.resolve()) if candidate.is_file() else v
@@ -287,13 +291,18 @@ class PipelineConfig(_Section):
     """The whole pipeline. A section set to null (e.g. ``native: null``) turns its stage off."""
 
     name: str = "run"
-    seed: int = 0
+    seed: int = 0  # the teacher's seed, and the student's where `seeds` is not set
+    # The student seeds: every student stage (native, control, distill, prune, qat, export, bench) runs once per
+    # seed, and the report gives the mean, the spread and the paired difference with its 95% CI over them
+    seeds: list[int] | None = Field(None, min_length=1)
     imgsz: int = Field(128, ge=32)
     device: str = "cpu"  # "cpu", CUDA indices such as "0" or "0,1" (multi-GPU), or "auto"
     data: DataConfig
     teacher: TeacherConfig | None = Field(default_factory=TeacherConfig)
     student: TrainConfig = Field(default_factory=TrainConfig)  # model and hyperparameters of every student stage
     native: dict[str, Any] | None = Field(default_factory=dict)  # the control: the student without a teacher
+    # the budget-matched control: the student without a teacher, trained as many epochs as the chain trains it
+    control: dict[str, Any] | None = Field(default_factory=dict)
     distill: DistillConfig | None = Field(default_factory=DistillConfig)
     prune: PruneConfig | None = Field(default_factory=PruneConfig)
     qat: QatConfig | None = Field(default_factory=QatConfig)
@@ -362,14 +371,48 @@ class PipelineConfig(_Section):
                 raise ValueError(f"{name}.teacher: teacher needs a `teacher` section; use {name}.teacher={others}")
         return self
 
-    @field_validator("native")
+    @field_validator("native", "control")
     @classmethod
-    def _native_empty(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _no_keys(cls, v: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
         if v:
             raise ValueError(
-                "native takes no keys (it uses `student`); write `native: {}` to run it or `native: null` to skip"
+                f"{info.field_name} takes no keys (it uses `student`); write `{info.field_name}: {{}}` to run it "
+                f"or `{info.field_name}: null` to skip"
             )
         return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError(f"seeds {v}: each seed once")
+        return v
+
+    @property
+    def student_seeds(self) -> list[int]:
+        """The seeds the student stages run with: ``seeds``, or ``[seed]``."""
+        return list(self.seeds) if self.seeds is not None else [self.seed]
+
+    @property
+    def student_seed(self) -> int:
+        """The seed of this (one-seed) run's student stages; the pipeline gives each seed its own config."""
+        return self.student_seeds[0]
+
+    def for_seed(self, seed: int) -> PipelineConfig:
+        """This config for one student seed (the teacher keeps ``seed``)."""
+        return self.model_copy(update={"seeds": [seed]})
+
+    def control_budget(self) -> dict[str, int]:
+        """The epochs the deployed chain trains its student, stage by stage: what ``control`` trains for.
+
+        Counted: the distilled (or native) student's epochs, the pruning steps' fine-tuning and the recovery,
+        and the QAT fine-tuning (it trains the same weights, with fake quantization)."""
+        budget = {"student": self.student.epochs}
+        if self.prune is not None:
+            budget["prune"] = (self.prune.steps - 1) * self.prune.step_epochs + self.prune.epochs
+        if self.qat is not None:
+            budget["qat"] = self.qat.epochs
+        return budget
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

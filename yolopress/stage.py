@@ -10,6 +10,7 @@ the finished stages it depends on from ``ctx.inputs``.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 STAGE_FILE = "stage.json"
 
 # Stages whose output is a model checkpoint (``model``), in pipeline order: what export and bench measure.
-MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "distill", "prune")
+MODEL_STAGES: tuple[str, ...] = ("teacher", "native", "control", "distill", "prune")
 # The student stages, last first: the first of these a run has is its FP32 student (what prune, qat, engine
 # and bundle start from).
 STUDENT_STAGES: tuple[str, ...] = ("prune", "distill", "native")
@@ -85,7 +86,22 @@ def _section_json(section: Any) -> Any:
     # `cache` says where a result may be kept, not what it is: it must not change the key
     if isinstance(section, dict):
         return {k: _section_json(v) for k, v in section.items()}
-    return section.model_dump(mode="json", exclude={"cache"}) if hasattr(section, "model_dump") else section
+    if not hasattr(section, "model_dump"):
+        return section
+    return {k: _checkpoint_id(v) for k, v in section.model_dump(mode="json", exclude={"cache"}).items()}
+
+
+def _checkpoint_id(value: Any) -> Any:
+    """A checkpoint a section names (a .pt to start from, a user's teacher) by its name and content, not its
+    path: the same file elsewhere (a fresh clone, another machine) gives the same key, an edited one another."""
+    if isinstance(value, str) and value.endswith(".pt") and Path(value).is_file():
+        return f"{Path(value).name}@{_file_hash(value, Path(value).stat().st_mtime_ns)}"
+    return value
+
+
+@functools.lru_cache(maxsize=64)
+def _file_hash(path: str, mtime_ns: int) -> str:
+    return hash_path(Path(path))
 
 
 def stage_key(name: str, section: Any, extra: Any, inputs: dict[str, StageRecord]) -> tuple[str, dict]:
@@ -160,10 +176,15 @@ def claim_run(run_dir: Path) -> None:
     """
     for folder, what in ((run_dir.parent, "--runs-dir"), (run_dir, "run `name`")):
         older = folder.is_dir() and (_older_run(folder) or any(_older_run(c) for c in folder.iterdir() if c.is_dir()))
-        if not older:
-            refuse_foreign(folder, what)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / MARKER).touch()
+        claim_folder(folder, what, check=not older)
+
+
+def claim_folder(folder: Path, what: str, check: bool = True) -> None:
+    """Make (or take) ``folder`` and mark it as yolopress'; with ``check``, refuse one that yolopress did not make."""
+    if check:
+        refuse_foreign(folder, what)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER).touch()
 
 
 def cache_root() -> Path:

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from yolopress import ui
-from yolopress.config import ConfigError, PipelineConfig, TrainConfig
+from yolopress.bench.curves import late_rise, read_curve
+from yolopress.config import ConfigError, PipelineConfig, TeacherConfig, TrainConfig
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
 from yolopress.stage import StageContext, StageResult
@@ -29,7 +30,12 @@ def resolve_device(device: str) -> str:
 
 
 def check_model_source(model: str, where: str) -> str:
-    """A model YAML name Ultralytics ships, or a file; never a name that would trigger a download."""
+    """A model YAML name Ultralytics ships, or a file, or a demo pretraining recipe (``synthpre:yolo11n``:
+    :mod:`yolopress.data.pretrain`) as its checkpoint path; never a name that would trigger a download."""
+    from yolopress.data.pretrain import resolve
+    from yolopress.stage import cache_root
+
+    model = resolve(model, cache_root(), ui.info)
     if model.endswith(".pt") and not Path(model).is_file():
         raise ConfigError(
             f"{where}: {model!r} is not a file. yolopress never downloads weights: give the path of a .pt you have, "
@@ -50,7 +56,7 @@ def train_args(tc: TrainConfig, cfg: PipelineConfig, data_yaml: Path, out: Path)
         project=str(out.resolve()),  # a relative one would land under Ultralytics' runs/detect/
         name="train",
         exist_ok=True,
-        seed=cfg.seed,
+        seed=cfg.seed if isinstance(tc, TeacherConfig) else cfg.student_seed,  # one teacher for every student seed
         deterministic=True,
         optimizer=tc.optimizer,
         lr0=tc.lr0,
@@ -138,7 +144,9 @@ def train(
     shutil.copy2(best, out / "model.pt")
     shutil.rmtree(weights)  # model.pt is the best epoch; results.csv and args.yaml stay in train/
     m = trainer.metrics or {}
+    rise = late_rise(read_curve(Path(trainer.save_dir) / "results.csv"))
     metrics = {
+        "late_rise": rise,  # best val mAP gained over the last 20% of epochs: near 0 once training has flattened
         "val_map50_95": float(m.get("metrics/mAP50-95(B)", 0.0)),
         "val_map50": float(m.get("metrics/mAP50(B)", 0.0)),
         "epochs": int(trainer.epoch + 1),
@@ -177,10 +185,22 @@ def run_teacher(ctx: StageContext) -> StageResult:
 
 
 def run_native(ctx: StageContext) -> StageResult:
-    sc = ctx.cfg.student
+    return _train_student(ctx, ctx.cfg.student, "native")
+
+
+def run_control(ctx: StageContext) -> StageResult:
+    """The budget-matched control: ``native``, trained as many epochs as the whole chain trains its student."""
+    budget = ctx.cfg.control_budget()
+    tc = ctx.cfg.student.model_copy(update={"epochs": sum(budget.values())})
+    result = _train_student(ctx, tc, "control")
+    result.metrics["budget"] = budget
+    return result
+
+
+def _train_student(ctx: StageContext, tc: TrainConfig, what: str) -> StageResult:
     data_yaml = ctx.inputs["data"].path("data_yaml")
-    model = check_model_source(sc.model, "student.model")
-    _, metrics = train(model, sc, ctx.cfg, data_yaml, ctx.out, f"native {Path(model).stem}")
+    model = check_model_source(tc.model, "student.model")
+    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"{what} {Path(model).stem}")
     return StageResult(
         {"model": "model.pt"}, metrics, summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
     )

@@ -20,6 +20,10 @@ import yaml
 from yolopress.io import atomic_dir
 
 CLASS_NAMES: tuple[str, ...] = ("E", "F", "P", "R", "circle", "hexagon", "square", "diamond")
+# The student's pretraining set (the demo's stand-in for COCO, see `pretrain`): other classes, none of them a demo
+# class or distractor, in a broad domain, so the demo student starts from generic features, as users start from
+# yolo11n.pt, and still has the demo task to learn.
+PRETRAIN_CLASS_NAMES: tuple[str, ...] = ("A", "H", "X", "Z", "2", "7", "triangle", "cross")
 _GLYPHS = {"E": "E", "F": "F", "P": "P", "R": "R"}
 _DISTRACTOR_GLYPHS = "B3K8LT"  # unlabeled: the model must learn to ignore them
 GENERATOR_VERSION = 1  # bump when the drawing changes, so cached stages are invalidated
@@ -39,6 +43,7 @@ class Domain:
 
 TRAIN_DOMAIN = Domain((0, 179), (110, 255), 0.15, (0.10, 0.42), (1, 5), (2.0, 6.0))
 TEST_DOMAIN = Domain((0, 179), (60, 200), 0.6, (0.08, 0.46), (1, 6), (3.0, 8.0))
+PRETRAIN_DOMAIN = Domain((0, 179), (60, 255), 0.4, (0.06, 0.5), (1, 6), (2.0, 8.0))
 
 
 @dataclass(frozen=True)
@@ -98,9 +103,18 @@ def _object_mask(name: str, side: int, rng: np.random.Generator) -> np.ndarray:
         cv2.putText(canvas, name, (c - tw // 2, c + th // 2), font, scale, 255, thickness, cv2.LINE_AA)
     elif name == "circle":
         cv2.circle(canvas, (c, c), int(big * 0.42), 255, -1, cv2.LINE_AA)
-    elif name in ("hexagon", "square", "diamond"):
-        sides, offset = {"hexagon": (6, 0.0), "square": (4, math.pi / 4), "diamond": (4, 0.0)}[name]
-        r = big * (0.44 if name != "square" else 0.58)
+    elif name == "cross":
+        arm = big // 7
+        cv2.rectangle(canvas, (c - arm, 6), (c + arm, big - 6), 255, -1, cv2.LINE_AA)
+        cv2.rectangle(canvas, (6, c - arm), (big - 6, c + arm), 255, -1, cv2.LINE_AA)
+    elif name in ("hexagon", "square", "diamond", "triangle"):
+        sides, offset = {
+            "hexagon": (6, 0.0),
+            "square": (4, math.pi / 4),
+            "diamond": (4, 0.0),
+            "triangle": (3, -math.pi / 2),
+        }[name]
+        r = big * (0.58 if name == "square" else 0.44)
         pts = [
             (c + r * math.cos(offset + 2 * math.pi * k / sides), c + r * math.sin(offset + 2 * math.pi * k / sides))
             for k in range(sides)
@@ -175,7 +189,9 @@ def _draw_clutter(img: np.ndarray, rng: np.random.Generator, domain: Domain, n: 
             _paste(img, mask, x, y, np.array(col, np.float32), rng)
 
 
-def render_image(rng: np.random.Generator, size: int, domain: Domain) -> tuple[np.ndarray, list[tuple]]:
+def render_image(
+    rng: np.random.Generator, size: int, domain: Domain, names: tuple[str, ...] = CLASS_NAMES
+) -> tuple[np.ndarray, list[tuple]]:
     """One image and its labels as (class_id, xc, yc, w, h), normalised to [0, 1]."""
     img = _background(rng, size, domain)
     _draw_clutter(img, rng, domain, int(rng.integers(1, 4)))
@@ -183,10 +199,10 @@ def render_image(rng: np.random.Generator, size: int, domain: Domain) -> tuple[n
     labels: list[tuple] = []
     lo, hi = domain.size_range
     for _ in range(int(rng.integers(domain.objects[0], domain.objects[1] + 1))):
-        cls = int(rng.integers(0, len(CLASS_NAMES)))
+        cls = int(rng.integers(0, len(names)))
         # log-uniform sizes: as many small objects as large ones
         side = int(round(size * math.exp(rng.uniform(math.log(lo), math.log(hi)))))
-        mask = _object_mask(CLASS_NAMES[cls], max(side, 6), rng)
+        mask = _object_mask(names[cls], max(side, 6), rng)
         h, w = mask.shape
         for _attempt in range(20):
             x, y = int(rng.integers(0, size - w + 1)), int(rng.integers(0, size - h + 1))
@@ -214,13 +230,15 @@ def render_image(rng: np.random.Generator, size: int, domain: Domain) -> tuple[n
     return np.clip(img, 0, 255).astype(np.uint8), labels
 
 
-def _write_split(root: Path, split: str, n: int, spec: SynthSpec, domain: Domain, split_id: int, progress) -> None:
+def _write_split(
+    root: Path, split: str, n: int, spec: SynthSpec, domain: Domain, split_id: int, progress, names=CLASS_NAMES
+) -> None:
     img_dir, lbl_dir = root / "images" / split, root / "labels" / split
     img_dir.mkdir(parents=True)
     lbl_dir.mkdir(parents=True)
     for i in range(n):
         rng = np.random.default_rng([spec.seed, split_id, i])  # each image stands alone: stable if n changes
-        img, labels = render_image(rng, spec.imgsz, domain)
+        img, labels = render_image(rng, spec.imgsz, domain, names)
         cv2.imwrite(str(img_dir / f"{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
         lines = [f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}" for c, x, y, w, h in labels]
         (lbl_dir / f"{i:05d}.txt").write_text("\n".join(lines) + ("\n" if lines else ""))
@@ -229,25 +247,31 @@ def _write_split(root: Path, split: str, n: int, spec: SynthSpec, domain: Domain
 
 def generate(out: Path, spec: SynthSpec = SynthSpec(), overwrite: bool = False, progress=None) -> Path:
     """Write the demo dataset to ``out`` (atomically) and return the path of its data YAML."""
+    splits = (
+        ("train", spec.n_train, TRAIN_DOMAIN, 0),
+        ("val", spec.n_val, TRAIN_DOMAIN, 1),
+        ("test", spec.n_test, TEST_DOMAIN, 2),
+    )
+    return _generate(out, spec, splits, CLASS_NAMES, overwrite, progress)
+
+
+def generate_pretrain(out: Path, spec: SynthSpec, overwrite: bool = False, progress=None) -> Path:
+    """Write the student's pretraining set (:data:`PRETRAIN_CLASS_NAMES`, one broad domain, train and val only)
+    to ``out``. Its random streams (split ids 10, 11) are not the demo's, so no demo image can appear in it."""
+    splits = (("train", spec.n_train, PRETRAIN_DOMAIN, 10), ("val", spec.n_val, PRETRAIN_DOMAIN, 11))
+    return _generate(out, spec, splits, PRETRAIN_CLASS_NAMES, overwrite, progress)
+
+
+def _generate(out: Path, spec: SynthSpec, splits, names, overwrite: bool, progress) -> Path:
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
     tick = progress or (lambda n: None)
     with atomic_dir(out) as tmp:
-        for split_id, (split, n, domain) in enumerate(
-            (
-                ("train", spec.n_train, TRAIN_DOMAIN),
-                ("val", spec.n_val, TRAIN_DOMAIN),
-                ("test", spec.n_test, TEST_DOMAIN),
-            )
-        ):
-            _write_split(tmp, split, n, spec, domain, split_id, tick)
-        data = {
-            "train": "images/train",
-            "val": "images/val",
-            "test": "images/test",
-            "names": dict(enumerate(CLASS_NAMES)),
-            "yolopress_synth": {"seed": spec.seed, "imgsz": spec.imgsz, "version": GENERATOR_VERSION},
-        }
+        for split, n, domain, split_id in splits:
+            _write_split(tmp, split, n, spec, domain, split_id, tick, names)
+        data = {split: f"images/{split}" for split, *_ in splits}
+        data["names"] = dict(enumerate(names))
+        data["yolopress_synth"] = {"seed": spec.seed, "imgsz": spec.imgsz, "version": GENERATOR_VERSION}
         (tmp / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     return out / "data.yaml"
