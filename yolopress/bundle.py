@@ -54,6 +54,7 @@ BUNDLE_CODE = (
     "bench/metrics.py",
     "bench/power.py",
     "bench/rows.py",
+    "bench/stats.py",
     "export/__init__.py",
     "export/tensorrt.py",
 )

@@ -27,6 +27,7 @@ from yolopress.stage import (
     StageRecord,
     StageResult,
     cache_root,
+    claim_folder,
     claim_run,
     read_record,
     reusable,
@@ -54,6 +55,8 @@ class Stage:
     reads: tuple[str, ...] = ()  # upstream stages whose outputs it uses (when they are enabled)
     cacheable: Callable[[PipelineConfig], bool] = lambda cfg: False  # keep results in the user cache across runs
     extra_key: Callable[[PipelineConfig], Any] = lambda cfg: None  # other settings that change its result
+    # "run": once per run (data, teacher); "seed": once per student seed; "seeds": once, reading every seed's inputs
+    scope: str = "seed"
 
     def run(self, ctx: StageContext) -> StageResult:
         return _deferred(self.entry)(ctx)
@@ -73,6 +76,10 @@ def _data_key(cfg: PipelineConfig) -> str | None:
 
 
 def _train_key(cfg: PipelineConfig) -> dict:
+    return {"imgsz": cfg.imgsz, "seed": cfg.student_seed}
+
+
+def _teacher_key(cfg: PipelineConfig) -> dict:
     return {"imgsz": cfg.imgsz, "seed": cfg.seed}
 
 
@@ -83,19 +90,27 @@ def _qat_key(cfg: PipelineConfig) -> dict:
 
 
 STAGES: tuple[Stage, ...] = (
-    Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key),
+    Stage("data", "yolopress.data.stage:run", lambda c: c.data, extra_key=_data_key, scope="run"),
     Stage(
         "teacher",
         "yolopress.train:run_teacher",
         lambda c: c.teacher,
         ("data",),
         cacheable=lambda c: c.teacher is not None and c.teacher.cache and c.teacher.weights is None,
-        extra_key=_train_key,
+        extra_key=_teacher_key,
+        scope="run",
     ),
     Stage(
         "native",
         "yolopress.train:run_native",
         lambda c: None if c.native is None else c.student,
+        ("data",),
+        extra_key=_train_key,
+    ),
+    Stage(
+        "control",
+        "yolopress.train:run_control",
+        lambda c: None if c.control is None else {"student": c.student, "budget": c.control_budget()},
         ("data",),
         extra_key=_train_key,
     ),
@@ -137,7 +152,13 @@ STAGES: tuple[Stage, ...] = (
         ("data", *MODEL_STAGES, "qat", "export", "engine"),
         extra_key=lambda c: {"imgsz": c.imgsz, "device": c.device},
     ),
-    Stage("report", "yolopress.bench.report:run_stage", lambda c: c.report, ("bench",)),
+    Stage(
+        "report",
+        "yolopress.bench.report:run_stage",
+        lambda c: c.report,
+        ("bench", "native", "control", "distill", "prune"),  # the students' for their learning curves
+        scope="seeds",
+    ),
 )
 
 
@@ -165,8 +186,18 @@ class Pipeline:
     def enabled(self) -> list[Stage]:
         return [s for s in self.stages if s.section(self.cfg) is not None]
 
-    def run(self, until: str | None = None, force: tuple[str, ...] = ()) -> dict[str, StageRecord]:
-        """Run (or reuse) every enabled stage up to and including ``until``; return their records."""
+    def seed_dir(self, seed: int) -> Path:
+        """Where one seed's student stages live: the run folder itself for a one-seed run, else ``seed-<n>/``."""
+        return self.run_dir if len(self.cfg.student_seeds) == 1 else self.run_dir / f"seed-{seed}"
+
+    def run(
+        self, until: str | None = None, force: tuple[str, ...] = (), seeds: list[int] | None = None
+    ) -> dict[str, StageRecord]:
+        """Run (or reuse) every enabled stage up to and including ``until``; return their records (a run with
+        several seeds: the first seed's student stages; every seed's are in :attr:`seed_records`).
+
+        ``seeds``: only these of the config's seeds (a study filling one seed at a time); the stages that read
+        every seed (the report) run only when all of them are given."""
         names = [s.name for s in self.stages]
         for name in (*force, *([until] if until else [])):
             if name not in names:
@@ -178,22 +209,52 @@ class Pipeline:
             stages = stages[: [s.name for s in stages].index(until) + 1]
         preflight.check(self.cfg, self.trusted)
         claim_run(self.run_dir)
-        records: dict[str, StageRecord] = {}
+        unknown = sorted(set(seeds or ()) - set(self.cfg.student_seeds))
+        if unknown:
+            raise PipelineError(f"seeds {unknown} are not in the config's seeds {self.cfg.student_seeds}")
+        every = seeds is None or set(seeds) == set(self.cfg.student_seeds)
+        seeds = [s for s in self.cfg.student_seeds if seeds is None or s in seeds]
+        self.seed_records: dict[int, dict[str, StageRecord]] = {}
         busy = f"another yolopress is running in {self.run_dir}; wait for it, or use another `name`"
         with folder_lock(self.run_dir, PipelineError(busy)):
-            for stale in self.run_dir.glob(".*.partial"):  # left by a killed run; safe to drop under the lock
-                shutil.rmtree(stale, ignore_errors=True)
-            ui.header(f"yolopress {__version__}: run {self.cfg.name!r} in {self.run_dir}  ({len(stages)} stages)")
-            for stage in stages:
-                inputs = {r: records[r] for r in stage.reads if r in records}
-                records[stage.name] = self._run_stage(stage, inputs, stage.name in force)
+            for seed in seeds if len(self.cfg.student_seeds) > 1 else ():
+                claim_folder(self.seed_dir(seed), "run `name`")
+            for stale in (*self.run_dir.glob(".*.partial"), *self.run_dir.glob("seed-*/.*.partial")):
+                shutil.rmtree(stale, ignore_errors=True)  # left by a killed run; safe to drop under the lock
+            seeds_note = f", seeds {', '.join(map(str, seeds))}" if len(seeds) > 1 else ""
+            ui.header(
+                f"yolopress {__version__}: run {self.cfg.name!r} in {self.run_dir}  ({len(stages)} stages{seeds_note})"
+            )
+            shared: dict[str, StageRecord] = {}
+            for stage in (s for s in stages if s.scope == "run"):
+                inputs = {r: shared[r] for r in stage.reads if r in shared}
+                shared[stage.name] = self._run_stage(stage, self.cfg, inputs, stage.name in force, self.run_dir)
+            for n, seed in enumerate(seeds):
+                if len(seeds) > 1:
+                    ui.header(f"seed {seed} ({n + 1}/{len(seeds)}): {self.seed_dir(seed)}")
+                cfg, records = self.cfg.for_seed(seed), dict(shared)
+                for stage in (s for s in stages if s.scope == "seed"):
+                    inputs = {r: records[r] for r in stage.reads if r in records}
+                    records[stage.name] = self._run_stage(stage, cfg, inputs, stage.name in force, self.seed_dir(seed))
+                self.seed_records[seed] = records
+            records = dict(self.seed_records[seeds[0]])
+            for stage in (s for s in stages if s.scope == "seeds" and every):
+                inputs = {
+                    f"{r}/seed-{seed}" if len(seeds) > 1 else r: self.seed_records[seed][r]
+                    for seed in seeds
+                    for r in stage.reads
+                    if r in self.seed_records[seed]
+                }
+                records[stage.name] = self._run_stage(stage, self.cfg, inputs, stage.name in force, self.run_dir)
         return records
 
-    def _run_stage(self, stage: Stage, inputs: dict[str, StageRecord], force: bool) -> StageRecord:
-        key, key_parts = stage.key(self.cfg, inputs)
-        stage_dir = self.run_dir / stage.name
+    def _run_stage(
+        self, stage: Stage, cfg: PipelineConfig, inputs: dict[str, StageRecord], force: bool, run_dir: Path
+    ) -> StageRecord:
+        key, key_parts = stage.key(cfg, inputs)
+        stage_dir = run_dir / stage.name
         cached = cache_root() / "stages" / f"{stage.name}-{key}"
-        cacheable = stage.cacheable(self.cfg) and self.use_cache
+        cacheable = stage.cacheable(cfg) and self.use_cache
         if not force:
             if found := reusable(stage_dir, key):
                 ui.stage_line(stage.name, "skip", found[1].get("summary", ""), "unchanged")
@@ -209,7 +270,7 @@ class Pipeline:
         ui.stage_start(stage.name)
         t0 = time.perf_counter()
         with atomic_dir(stage_dir) as tmp:
-            result = stage.run(StageContext(self.cfg, self.run_dir, tmp, inputs))
+            result = stage.run(StageContext(cfg, self.run_dir, tmp, inputs))
             missing = [rel for rel in result.outputs.values() if not (tmp / rel).exists()]
             if missing:
                 raise PipelineError(f"stage {stage.name} reported outputs it did not write: {missing}")

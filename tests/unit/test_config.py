@@ -16,8 +16,8 @@ def _write(tmp_path, text: str) -> Path:
 
 def test_default_config_loads():
     cfg = load_config(ROOT / "configs" / "default.yaml")
-    assert cfg.data.synth is not None and cfg.student.model == "yolo11n.yaml"
-    assert cfg.teacher.epochs >= 1 and cfg.native == {}
+    assert cfg.data.synth is not None and cfg.student.model == "synthpre:yolo11n"
+    assert cfg.teacher.epochs >= 1 and cfg.native == {} and cfg.control == {}
 
 
 def test_unknown_key_names_key_and_allowed(tmp_path):
@@ -153,3 +153,33 @@ def test_openvino_grid_follows_the_cpu_unless_set(monkeypatch):
     assert QatConfig().openvino_weight_grid() == "full"
     assert QatConfig(openvino_grid="half").openvino_weight_grid() == "half"
     assert device.cpu_class(["avx2", "amx_int8"]) == "vnni" and device.cpu_class(["avx2", "avx_vnni"]) == "vnni"
+
+
+def test_seeds_and_the_control_budget(tmp_path):
+    cfg = load_config(ROOT / "configs" / "default.yaml", ["seeds=[3, 1]", "prune.steps=3", "prune.step_epochs=2"])
+    assert cfg.student_seeds == [3, 1] and cfg.for_seed(1).student_seed == 1 and cfg.for_seed(1).seed == cfg.seed
+    budget = cfg.control_budget()
+    assert budget == {"student": cfg.student.epochs, "prune": 2 * 2 + cfg.prune.epochs, "qat": cfg.qat.epochs}
+    assert load_config(ROOT / "configs" / "default.yaml", ["qat=null", "prune=null"]).control_budget() == {
+        "student": cfg.student.epochs
+    }
+    assert load_config(ROOT / "configs" / "default.yaml").student_seeds == [0]  # no `seeds`: the run's seed
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [("seeds=[1, 1]", "each seed once"), ("seeds=[]", "seeds"), ("control.epochs=3", "control takes no keys")],
+)
+def test_bad_seeds_and_control(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(ROOT / "configs" / "default.yaml", [override])
+
+
+def test_evidence_config_is_the_demo_with_seeds():
+    demo = load_config(ROOT / "configs" / "default.yaml").model_dump(mode="json")
+    evidence = load_config(ROOT / "configs" / "evidence.yaml").model_dump(mode="json")
+    assert len(evidence["seeds"]) >= 3 and demo["seeds"] is None
+    for cfg in (demo, evidence):
+        for key in ("name", "seeds", "report"):
+            cfg.pop(key)
+    assert demo == evidence  # what the study measures is what `make deploy` runs

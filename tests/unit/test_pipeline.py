@@ -151,3 +151,47 @@ def test_runs_of_an_older_yolopress_are_still_recognised(cfg, tmp_path):
         marker.unlink()
     Pipeline(cfg, runs, stages=_stages()).run()
     assert CALLS == ["a", "b"]  # recognised, and every stage reused
+
+
+def make_seeded(ctx):
+    CALLS.append(f"s{ctx.cfg.student_seed}")
+    (ctx.out / "s.txt").write_text(ctx.inputs["a"].path("file").read_text() + f"+s{ctx.cfg.student_seed}")
+    return StageResult({"file": "s.txt"})
+
+
+def gather(ctx):
+    CALLS.append("gather")
+    (ctx.out / "all.txt").write_text(
+        ",".join(f"{k}={r.path('file').read_text()}" for k, r in sorted(ctx.inputs.items()))
+    )
+    return StageResult({"file": "all.txt"})
+
+
+def _seeded_stages():
+    mod = __name__
+    return (
+        Stage("a", f"{mod}:make_a", lambda c: {"seed": c.seed}, scope="run"),
+        Stage("s", f"{mod}:make_seeded", lambda c: {}, ("a",), extra_key=lambda c: c.student_seed),
+        Stage("all", f"{mod}:gather", lambda c: {}, ("s",), scope="seeds"),
+    )
+
+
+def test_seeds_run_student_stages_once_each_in_their_own_folder(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    cfg = cfg.model_copy(update={"seeds": [0, 1]})
+    pipe = Pipeline(cfg, runs, stages=_seeded_stages())
+    pipe.run(seeds=[1])  # one seed at a time (a study filling gaps): the stage over all seeds waits
+    assert CALLS == ["a", "s1"] and not (runs / "tiny" / "all").exists()
+    recs = pipe.run()
+    assert CALLS == ["a", "s1", "s0", "gather"]  # the run-wide stage and seed 1 were reused
+    assert (runs / "tiny" / "seed-0" / "s" / "s.txt").read_text() == "a-0+s0"
+    assert recs["all"].path("file").read_text() == "s/seed-0=a-0+s0,s/seed-1=a-0+s1"
+    assert sorted(pipe.seed_records) == [0, 1] and recs["s"].dir == runs / "tiny" / "seed-0" / "s"
+    with pytest.raises(PipelineError, match=r"seeds \[7\] are not in"):
+        pipe.run(seeds=[7])
+
+
+def test_one_seed_keeps_the_flat_layout(cfg, tmp_path):
+    runs = tmp_path / "runs"
+    recs = Pipeline(cfg, runs, stages=_seeded_stages()).run()
+    assert recs["all"].path("file").read_text() == "s=a-0+s0" and (runs / "tiny" / "s" / "s.txt").is_file()

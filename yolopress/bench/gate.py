@@ -9,6 +9,11 @@ the baseline has that the report lacks (a device, an artifact, a metric) is a fa
 A ``speedup`` rule is a floor, not a comparison with the baseline: the deployed artifact's speed-up
 against native FP32 on ONNX Runtime, measured in the report at a deployment size, must reach a
 minimum that depends on the CPU class (INT8 is fast only where the CPU has VNNI or AMX).
+
+A ``gain`` rule is a floor too: an artifact's mAP50-95 gain over a reference (``vs``: native, control or
+teacher) on the same runtime, paired over the report's seeds, must be at least ``min_gain``, judged on
+its mean or, by default, on the lower bound of its 95% confidence interval (which a one-seed report
+does not have: that fails, and says to run with seeds or gate on the mean).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from yolopress.io import write_text
 
 HIGHER_IS_BETTER = {"map50_95", "map50"}
 LOWER_IS_BETTER = {"latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb"}
-FLOORS = {"speedup"}  # judged against a minimum per CPU class, in the report alone
+FLOORS = {"speedup", "gain"}  # judged against a minimum, in the report alone
 
 
 class GateConfigError(ValueError):
@@ -41,7 +46,7 @@ class Rule(BaseModel):
 
     name: str
     metric: Literal[
-        "map50_95", "map50", "latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb", "speedup"
+        "map50_95", "map50", "latency_ratio", "p50_ms", "p90_ms", "p99_ms", "e2e_p50_ms", "size_mb", "speedup", "gain"
     ]
     artifacts: list[str] = Field(default_factory=lambda: ["*"])  # globs over "model/format"
     runtimes: list[str] = Field(default_factory=lambda: ["*"])
@@ -49,9 +54,16 @@ class Rule(BaseModel):
     max_increase: float | None = Field(None, ge=0)  # relative (0.25 = 25% worse), for cost metrics
     min_speedup: dict[Literal["vnni", "avx2"], float] | None = None  # speedup: the floor per CPU class
     size: int | None = Field(None, ge=32)  # speedup: at this deployment size (None: the training size)
+    vs: Literal["native", "control", "teacher"] | None = None  # gain: against this reference
+    min_gain: float | None = Field(None, ge=-1, le=1)  # gain: the floor (mAP as a fraction: 0.01 = 1 point)
+    bound: Literal["mean", "ci_low"] = "ci_low"  # gain: judge the mean, or the lower end of its 95% CI
 
     @model_validator(mode="after")
     def _one_limit(self) -> Rule:
+        if self.metric == "gain":
+            if self.vs is None or self.min_gain is None or self.max_drop or self.max_increase or self.min_speedup:
+                raise ValueError(f"rule {self.name!r}: gain takes vs (native, control or teacher) and min_gain")
+            return self
         if self.metric in FLOORS:
             if (
                 self.min_speedup is None
@@ -171,9 +183,41 @@ def _floor_checks(rule: Rule, report: Report) -> list[Check]:
     return checks
 
 
+def _gain_checks(rule: Rule, report: Report) -> list[Check]:
+    """A floor on the paired gain over ``rule.vs`` of every matching row (its mean or its CI's lower end)."""
+    checks = []
+    for dev in report.devices:
+        rows = [r for r in dev.rows if _matches(rule, r) and r.model != rule.vs]
+        where = dict(rule=rule.name, metric="gain", device=dev.id, baseline=None, limit=f"≥ {rule.min_gain:+g}")
+        if not rows:
+            msg = f"no {', '.join(rule.artifacts)} row on {', '.join(rule.runtimes)} in the report ({dev.id})"
+            checks.append(Check(**where, artifact="-", runtime="-", current=None, passed=False, message=msg))
+        for r in rows:
+            d = getattr(r, f"vs_{rule.vs}")
+            what = f"gain of {r.artifact} on {r.runtime} over {rule.vs}"
+            if d is None:
+                value, msg = None, f"{what} is missing from the report (no {rule.vs} row on {r.runtime})"
+            elif rule.bound == "ci_low" and d.ci95 is None:
+                value = None
+                msg = (
+                    f"{what}: {d.map50_95 * 100:+.1f} pt from one seed, which has no confidence interval; run with "
+                    f"`seeds: [0, 1, 2]`, or gate on `bound: mean`"
+                )
+            else:
+                value = d.map50_95 if rule.bound == "mean" else d.ci95[0]
+                label = "mean" if rule.bound == "mean" else f"95% CI lower bound over {d.n} seeds"
+                msg = f"{what}: {label} {value * 100:+.2f} pt (floor {rule.min_gain * 100:+.2f} pt)"
+            ok = value is not None and value >= rule.min_gain - 1e-12
+            checks.append(Check(**where, artifact=r.artifact, runtime=r.runtime, current=value, passed=ok, message=msg))
+    return checks
+
+
 def evaluate_gate(report: Report, baseline: Report, rules: Rules) -> list[Check]:
     """Every rule against every matching baseline row (floors: every matching report row); missing data fails."""
-    checks: list[Check] = [c for rule in rules.rules if rule.metric in FLOORS for c in _floor_checks(rule, report)]
+    floors = {"speedup": _floor_checks, "gain": _gain_checks}
+    checks: list[Check] = [
+        c for rule in rules.rules if rule.metric in FLOORS for c in floors[rule.metric](rule, report)
+    ]
     for base_dev, cur_dev in _pair_devices(report, baseline):
         for rule in (r for r in rules.rules if r.metric not in FLOORS):
             for brow in (r for r in base_dev.rows if _matches(rule, r)):

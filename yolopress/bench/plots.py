@@ -26,7 +26,7 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def _save(fig, path: Path) -> str:
+def save(fig, path: Path) -> str:
     with atomic_file(path, "wb") as f:
         fig.savefig(f, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -73,7 +73,7 @@ def plot_pareto(report: Report, path: Path) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never hides a point
     fig.suptitle(f"{report.title}: accuracy vs latency")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def plot_stages(report: Report, path: Path) -> str | None:
@@ -97,4 +97,4 @@ def plot_stages(report: Report, path: Path) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"{report.title}: stage by stage on {dev.id}", fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

@@ -11,16 +11,29 @@ import time
 from pathlib import Path
 
 from yolopress import __version__, ui
+from yolopress.bench.curves import CURVE_STAGES, FLAT, curves, late_rise, mean_curves, plot_curves
 from yolopress.bench.plots import plot_pareto, plot_stages
 from yolopress.bench.rows import report_dict
 from yolopress.bench.schema import Device, Report, ReportError, Row, load_report, parse_report
 from yolopress.io import atomic_dir, write_json, write_text
 from yolopress.stage import StageContext, StageResult
 
+# The seed-to-seed spread of each delta in the last evidence study (benchmarks/evidence.py writes it): what a
+# one-seed report shows beside every delta, so that nobody reads noise as a gain
+EVIDENCE_SPREAD = Path(__file__).resolve().parents[1] / "assets" / "evidence_spread.json"
 
-def build_report(bench: dict, title: str, run: str) -> Report:
-    """Turn a bench stage's results into a validated report."""
-    return parse_report(report_dict(bench, title, run), "bench results")
+
+def build_report(bench: dict, title: str, run: str, seeds: dict[int, dict] | None = None, spread=None) -> Report:
+    """Turn a bench stage's results (``seeds``: every seed's, ``{seed: bench}``) into a validated report."""
+    return parse_report(report_dict(bench, title, run, seeds, spread), "bench results")
+
+
+def evidence_spread() -> dict:
+    """``{"spread": {model: {reference: std}}, ...}`` from the last evidence study; empty if there is none."""
+    try:
+        return json.loads(EVIDENCE_SPREAD.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
 def merge_reports(reports: list[Report], title: str | None = None) -> Report:
@@ -51,10 +64,44 @@ def merge_reports(reports: list[Report], title: str | None = None) -> Report:
 
 
 def _delta(row: Row, ref: str) -> str:
+    """mAP change in points with its 95% CI over seeds (or, with one seed, the spread seeds gave it in the last
+    evidence study), and the latency ratio."""
     d = getattr(row, f"vs_{ref}")
     if d is None or row.model == ref:
         return "–"
-    return f"{d.map50_95 * 100:+.1f} pt, {d.latency_ratio:.2f}×"
+    text = f"{d.map50_95 * 100:+.1f} pt"
+    if d.ci95 is not None:
+        text += f" [{d.ci95[0] * 100:+.1f}, {d.ci95[1] * 100:+.1f}]"
+        if d.ci95[0] <= 0 <= d.ci95[1]:
+            text += " n.s."
+    elif d.seed_spread is not None:
+        text += f" (1 seed; ±{d.seed_spread * 100:.1f} over seeds)"
+    return f"{text}, {d.latency_ratio:.2f}×"
+
+
+def _accuracy(row: Row) -> str:
+    return f"{row.map50_95:.3f}" + (f" ± {row.map50_95_std:.3f}" if row.map50_95_std is not None else "")
+
+
+def seed_note(report: Report, spread: dict | None = None) -> str:
+    """What the accuracy columns rest on, in words: how many seeds, and what a delta without an interval means."""
+    if len(report.seeds) > 1:
+        return (
+            f"**{len(report.seeds)} seeds** ({', '.join(map(str, report.seeds))}): mAP is the mean ± standard "
+            f"deviation over seeds; a delta is the mean of the per-seed (paired) differences with its 95% "
+            f"confidence interval in brackets; **n.s.** (no significant difference) where the interval spans 0."
+        )
+    where = (
+        f" In the last evidence study ({spread.get('source', 'benchmarks/results/evidence.json')}, "
+        f"{spread.get('seeds', '?')} seeds, {spread.get('cpu', 'unknown CPU')}) the same differences moved by the "
+        f"± shown beside them from seed to seed."
+        if spread and spread.get("spread")
+        else " No evidence study has measured the seed-to-seed spread of these differences yet."
+    )
+    return (
+        "**One seed.** Every delta below is one training run's: it proves the pipeline works, not that a method "
+        "gains anything. Run with `seeds: [0, 1, 2]` for means and confidence intervals." + where
+    )
 
 
 def _fmt_tput(row: Row) -> str:
@@ -92,15 +139,43 @@ def _speed_tables(dev: Device) -> list[str]:
     return lines
 
 
-def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
+def convergence_lines(data: dict) -> list[str]:
+    """Whether each student training had flattened: the rise of its best val mAP over its last 20% of epochs."""
+    lines = []
+    for name, (_, values) in data.items():
+        rise = late_rise(values)
+        if rise is not None:
+            verdict = "flat" if rise < FLAT else "**still rising**: more epochs would change this comparison"
+            lines.append(
+                f"- {name}: +{rise * 100:.1f} pt over its last {max(1, round(0.2 * len(values)))} of "
+                f"{len(values)} epochs ({verdict})"
+            )
+    if not lines:
+        return []
+    return [
+        "",
+        "## Convergence",
+        "",
+        f"Best val mAP50-95 gained in the last 20% of each training (flat: < "
+        f"{FLAT * 100:.1f} pt); see the learning curves below.",
+        "",
+        *lines,
+    ]
+
+
+def to_markdown(
+    report: Report, plots: dict[str, str] | None = None, spread: dict | None = None, curves: dict | None = None
+) -> str:
     lines = [f"# {report.title}", ""]
     lines.append(
         f"Run `{report.run}`, yolopress {report.yolopress_version}, {report.created}. "
         f"mAP on the **{report.split}** split at {report.imgsz} px. Latency: model-only, batch 1, percentiles "
         f"of timed runs after warm-up (⚠ marks a measurement whose spread stayed high); e2e adds letterbox and "
-        f"NMS on real images. Throughput: images/s @ batch size. Deltas compare each row with the teacher and "
-        f"the native student on the same runtime: mAP50-95 in points, p50 latency as a ratio."
+        f"NMS on real images. Throughput: images/s @ batch size. Deltas compare each row with the teacher, "
+        f"the native student (same epochs) and the control (the student trained alone for the whole chain's "
+        f"epochs) on the same runtime: mAP50-95 in points, p50 latency as a ratio."
     )
+    lines += ["", seed_note(report, spread)]
     for dev in report.devices:
         fp = dev.fingerprint
         lines += ["", f"## {dev.id}", ""]
@@ -112,9 +187,9 @@ def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
         lines += [
             "",
             "| artifact | runtime | precision | params (M) | GFLOPs | size (MB) | mAP50-95 | mAP50 "
-            "| p50 (ms) | p90 (ms) | p99 (ms) | e2e p50 (ms) | throughput | vs teacher | vs native |"
+            "| p50 (ms) | p90 (ms) | p99 (ms) | e2e p50 (ms) | throughput | vs teacher | vs native | vs control |"
             + (" power (W) |" if power else ""),
-            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|" + ("---:|" if power else ""),
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|" + ("---:|" if power else ""),
         ]
         for r in dev.rows:
             watts = (f" {r.power_w:.1f} |" if r.power_w is not None else " – |") if power else ""
@@ -122,27 +197,33 @@ def to_markdown(report: Report, plots: dict[str, str] | None = None) -> str:
             warn = " ⚠" if lat.noisy else ""
             lines.append(
                 f"| {r.artifact} | {r.runtime} | {r.precision} | {r.params / 1e6:.2f} | {r.gflops:.2f} "
-                f"| {r.size_mb:.1f} | {r.map50_95:.3f} | {r.map50:.3f} | {lat.p50_ms:.2f}{warn} "
+                f"| {r.size_mb:.1f} | {_accuracy(r)} | {r.map50:.3f} | {lat.p50_ms:.2f}{warn} "
                 f"| {lat.p90_ms:.2f} | {lat.p99_ms:.2f} | {f'{e2e.p50_ms:.2f}' if e2e else '–'} | {_fmt_tput(r)} "
-                f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} |{watts}"
+                f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} | {_delta(r, 'control')} |{watts}"
             )
         lines += _speed_tables(dev)
+    lines += convergence_lines(curves or {})
     if plots:
         lines += ["", "## Plots", ""]
         lines += [f"![{name}]({path})" for name, path in plots.items()]
     return "\n".join(lines) + "\n"
 
 
-def write_report(report: Report, out_dir: Path) -> dict[str, str]:
-    """Write report.json, report.md and the plots into ``out_dir``; return their relative paths."""
+def write_report(
+    report: Report, out_dir: Path, curves: dict | None = None, spread: dict | None = None
+) -> dict[str, str]:
+    """Write report.json, report.md and the plots (``curves``: the learning curves, see
+    :mod:`yolopress.bench.curves`) into ``out_dir``; return their relative paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    seeds = f", mean of {len(report.seeds)} seeds" if len(report.seeds) > 1 else ""
     plots = {
         "accuracy vs latency": plot_pareto(report, out_dir / "pareto.png"),
         "stage by stage": plot_stages(report, out_dir / "stages.png"),
+        "learning curves": plot_curves(curves or {}, out_dir / "curves.png", f"{report.title}: learning curves{seeds}"),
     }
     plots = {k: Path(v).name for k, v in plots.items() if v is not None}
     write_json(out_dir / "report.json", report.model_dump(mode="json"))
-    write_text(out_dir / "report.md", to_markdown(report, plots))
+    write_text(out_dir / "report.md", to_markdown(report, plots, spread, curves))
     return {
         "report_json": "report.json",
         "report_md": "report.md",
@@ -150,10 +231,24 @@ def write_report(report: Report, out_dir: Path) -> dict[str, str]:
     }
 
 
+def _by_seed(inputs: dict, seeds: list[int], stage: str) -> dict[int, object]:
+    """A stage's record for each seed: inputs are named ``stage`` (one seed) or ``stage/seed-<n>``."""
+    if len(seeds) == 1:
+        return {seeds[0]: inputs[stage]} if stage in inputs else {}
+    return {s: inputs[f"{stage}/seed-{s}"] for s in seeds if f"{stage}/seed-{s}" in inputs}
+
+
 def run_stage(ctx: StageContext) -> StageResult:
-    bench = json.loads(ctx.inputs["bench"].path("results").read_text())
-    report = build_report(bench, ctx.cfg.report.title, ctx.cfg.name)
-    outputs = write_report(report, ctx.out)
+    seeds = ctx.cfg.student_seeds
+    benches = {
+        s: json.loads(rec.path("results").read_text()) for s, rec in _by_seed(ctx.inputs, seeds, "bench").items()
+    }
+    spread = evidence_spread()
+    report = build_report(benches[seeds[0]], ctx.cfg.report.title, ctx.cfg.name, benches, spread.get("spread"))
+    per_seed = [
+        curves({name: rec for name in CURVE_STAGES if (rec := _by_seed(ctx.inputs, seeds, name).get(s))}) for s in seeds
+    ]
+    outputs = write_report(report, ctx.out, mean_curves(per_seed), spread)
     rows = report.devices[0].rows
     parts = []
     for m in dict.fromkeys(r.model for r in rows):  # every model of the run, in pipeline order

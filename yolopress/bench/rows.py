@@ -10,10 +10,13 @@ from __future__ import annotations
 import time
 
 from yolopress import __version__
+from yolopress.bench.stats import mean_std, paired
 from yolopress.io import hash_json
 
-SCHEMA_VERSION = 4
-_REFERENCES = ("teacher", "native")  # every row is compared with these, measured on the same runtime
+SCHEMA_VERSION = 5
+# every row is compared with these, measured on the same runtime: the teacher, the student trained alone for as many
+# epochs (native), and for as many epochs as the whole chain trains it (control, the budget-matched one)
+REFERENCES = ("teacher", "native", "control")
 SPEED_REFERENCE = ("native", "onnxruntime")  # speed-ups are against the native student in FP32 on ONNX Runtime
 
 
@@ -72,7 +75,7 @@ def rows_from_bench(bench: dict) -> list[dict]:
             "speedup_vs_native_fp32_ort": _speedup(r["latency"], by_key.get(SPEED_REFERENCE, {}).get("latency")),
             "sizes": _sizes(r, by_key.get(SPEED_REFERENCE)),
         }
-        for ref in _REFERENCES:
+        for ref in REFERENCES:
             other = by_key.get((ref, r["runtime"]))
             if other is not None:
                 row[f"vs_{ref}"] = {
@@ -83,8 +86,55 @@ def rows_from_bench(bench: dict) -> list[dict]:
     return rows
 
 
-def report_dict(bench: dict, title: str, run: str) -> dict:
-    """A bench stage's results (or a bundle's) as a report dict of the current schema version."""
+def seed_rows(benches: dict[int, dict], spread: dict | None = None) -> list[dict]:
+    """One report row per (artifact, runtime) over the bench results of several seeds (``{seed: bench}``).
+
+    Accuracy is the mean over seeds (``map50_95_per_seed`` keeps each); a delta against a reference is the
+    paired difference over the seeds both rows have, with its 95% CI (None with one seed, where ``spread``,
+    the seed-to-seed std of that difference from the last evidence study, ``{model: {ref: std}}``, stands
+    beside it instead). Speed, size and FLOPs are those of the first seed's artifacts.
+    """
+    per_seed = {seed: {(r["artifact"], r["runtime"]): r for r in rows_from_bench(b)} for seed, b in benches.items()}
+    first = next(iter(per_seed.values()))
+    rows = []
+    for key, base in first.items():
+        found = {seed: rows[key] for seed, rows in per_seed.items() if key in rows}
+        maps = {seed: r["map50_95"] for seed, r in found.items()}
+        row = dict(base)
+        row["map50_95"], row["map50_95_std"] = mean_std(list(maps.values()))
+        row["map50"] = mean_std([r["map50"] for r in found.values()])[0]
+        row["map50_95_per_seed"] = maps
+        classes = base["ap50_95_per_class"]
+        row["ap50_95_per_class"] = {
+            c: mean_std([r["ap50_95_per_class"][c] for r in found.values()])[0] for c in classes
+        }
+        for ref in REFERENCES:
+            if base.get(f"vs_{ref}") is None:
+                continue
+            ref_maps = {
+                seed: r["map50_95"] for seed, rows in per_seed.items() if (r := _ref_row(rows, ref, base["runtime"]))
+            }
+            diff = paired(maps, ref_maps)
+            row[f"vs_{ref}"] = {
+                "map50_95": diff["mean_diff"],
+                "latency_ratio": base[f"vs_{ref}"]["latency_ratio"],
+                "ci95": list(diff["ci95"]) if diff["ci95"] else None,
+                "n": diff["n"],
+                "seed_spread": ((spread or {}).get(base["model"]) or {}).get(ref) if diff["n"] == 1 else None,
+            }
+        rows.append(row)
+    return rows
+
+
+def _ref_row(rows: dict, ref: str, runtime: str) -> dict | None:
+    """The row a row is compared with: the reference model's on the same runtime."""
+    return next((r for r in rows.values() if r["model"] == ref and r["runtime"] == runtime), None)
+
+
+def report_dict(bench: dict, title: str, run: str, seeds: dict[int, dict] | None = None, spread=None) -> dict:
+    """A bench stage's results (or a bundle's) as a report dict of the current schema version; with ``seeds``
+    (``{seed: bench}``, ``bench`` among them), the rows are means over seeds with paired CIs."""
+    rows = seed_rows(seeds, spread) if seeds else rows_from_bench(bench)
     return {
         "schema_version": SCHEMA_VERSION,
         "yolopress_version": __version__,
@@ -93,5 +143,6 @@ def report_dict(bench: dict, title: str, run: str) -> dict:
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "split": bench["split"],
         "imgsz": bench["imgsz"],
-        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows_from_bench(bench)}],
+        "seeds": sorted(seeds) if seeds else [],
+        "devices": [{"id": device_id(bench["device"]), "fingerprint": bench["device"], "rows": rows}],
     }

@@ -9,6 +9,10 @@ Version history:
      TensorRT rows (runtime ``tensorrt``, format ``engine``); v2 reports need no change.
   4. adds ``sizes`` per row (latency, throughput and speed-up at each deployment input size) and
      ``speedup_vs_native_fp32_ort`` (at the training size); v3 reports need no change.
+  5. adds seeds: ``seeds`` per report, ``map50_95_std`` and ``map50_95_per_seed`` per row (accuracy is
+     the mean over seeds), ``vs_control`` (the budget-matched control), and per delta its paired 95%
+     CI, the number of seeds, and for a one-seed run the seed-to-seed spread from the last evidence
+     study; v4 reports need no change (one seed, unknown).
 
 Reports written by older versions are migrated on load, so ``yolopress report`` and
 ``yolopress gate`` read any report that was ever written.
@@ -52,8 +56,17 @@ class Latency(_Strict):
 
 
 class Delta(_Strict):
-    map50_95: float = Field(ge=-1, le=1)
+    map50_95: float = Field(ge=-1, le=1)  # the mean of the per-seed (paired) differences
     latency_ratio: Positive
+    ci95: tuple[float, float] | None = None  # 95% t-interval of the paired difference; None with one seed
+    n: int = Field(1, ge=1)  # seeds the difference is paired over
+    seed_spread: float | None = Field(None, ge=0)  # one seed: std of this difference over seeds, last evidence study
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Delta:
+        if self.ci95 is not None and not self.ci95[0] <= self.map50_95 <= self.ci95[1]:
+            raise ValueError(f"ci95 {self.ci95} does not contain the mean difference {self.map50_95}")
+        return self
 
 
 class SizeSpeed(_Strict):
@@ -74,8 +87,10 @@ class Row(_Strict):
     gflops: float = Field(ge=0)
     size_mb: float = Field(ge=0)
     path: str = ""
-    map50_95: Share
+    map50_95: Share  # the mean over seeds
     map50: Share
+    map50_95_std: float | None = Field(None, ge=0)  # over seeds; None with one
+    map50_95_per_seed: dict[int, Share] = Field(default_factory=dict)
     ap50_95_per_class: dict[str, Share] = Field(default_factory=dict)
     latency_ms: Latency  # model-only, batch 1
     e2e_latency_ms: Latency | None = None  # preprocess + inference + NMS on real images, batch 1
@@ -84,6 +99,7 @@ class Row(_Strict):
     threads: int | None = Field(None, ge=1)
     vs_teacher: Delta | None = None
     vs_native: Delta | None = None
+    vs_control: Delta | None = None
     power_w: float | None = Field(None, ge=0)  # mean board input power during the model-only timing (Jetson)
     speedup_vs_native_fp32_ort: Positive | None = None  # at the training size, as in ``sizes``
     sizes: dict[Annotated[int, Field(ge=32)], SizeSpeed] = Field(default_factory=dict)  # input size -> speed
@@ -113,6 +129,7 @@ class Report(_Strict):
     created: str
     split: str
     imgsz: int
+    seeds: list[int] = Field(default_factory=list)  # the student seeds the rows are means over; empty: one, unknown
     devices: list[Device]
 
     @model_validator(mode="after")
@@ -147,7 +164,12 @@ def _migrate_v3(raw: dict) -> dict:
     return {**raw, "schema_version": 4}
 
 
-_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3}
+def _migrate_v4(raw: dict) -> dict:
+    """v4 -> v5: only additions (seeds, spreads, ``vs_control``, CIs), which default to one unknown seed."""
+    return {**raw, "schema_version": 5}
+
+
+_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
 
 
 def parse_report(raw: dict, source: str = "<report>") -> Report:
