@@ -1,0 +1,406 @@
+"""The evidence study: every arm x every seed, resumable, with paired 95% CIs against each arm's controls.
+
+Each arm is one way of making the demo student (or its INT8 artifact); each is trained once per
+seed and measured on the test split (and val) with the bench's own runners. The study is the one
+place where each experiment is defined:
+
+- the main chain (native, control, distill, prune_kd, qat) is ``yolopress deploy
+  configs/evidence.yaml`` itself, run up to ``qat`` one seed at a time in ``runs/evidence/`` (so
+  a later ``yolopress deploy configs/evidence.yaml`` reuses every training and only benchmarks);
+- a variant arm is that config with a few overrides (ARMS below), in ``runs/evidence-<arm>/``;
+  the main chain's finished stages are linked in first, and the pipeline reuses those whose
+  key still matches, so a variant trains only what it changes;
+- Ultralytics' own KD (``distill_model=``, ``dis`` swept) and INT8 export are run as a new user
+  would run them.
+
+Resumable: each (arm, seed) result is kept in ``benchmarks/results/evidence/<arm>/seed-<n>.json``
+with the hash of what made it; a rerun skips those that match and fills only the gaps, so the study
+can run in parts, across sessions. The pipeline's stage caching also resumes a half-done chain.
+
+Writes ``benchmarks/results/evidence.json`` (every per-seed value; mean, std, and each arm's paired
+difference with its 95% t-interval against its controls; wall time per arm; the machines), the
+table in ``docs/evidence.md``, and ``yolopress/assets/evidence_spread.json`` (the seed-to-seed
+spread of each difference, shown beside every delta of a one-seed report).
+
+    .venv/bin/python benchmarks/evidence.py [--seeds 0 1 2] [--arms native distill ...] [--table-only]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _result import write_result
+
+from yolopress.bench.device import fingerprint
+from yolopress.bench.evidence_doc import CLAIMS, TABLE, claims, replace_block, table
+from yolopress.bench.stats import mean_std, paired
+from yolopress.config import PipelineConfig, load_config
+from yolopress.io import hash_json, write_json, write_text
+from yolopress.pipeline import Pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+CACHE = RESULTS / "evidence"  # one JSON per (arm, seed): what makes the study resumable
+DOC = ROOT / "docs" / "evidence.md"
+SPREAD = ROOT / "yolopress" / "assets" / "evidence_spread.json"
+README = ROOT / "README.md"
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One way of making the student. ``kind``: ``stage`` (a pipeline stage's model; ``overrides`` make it a
+    variant of the main chain), ``ultralytics_kd`` (``distill_model=`` with ``dis``), ``ultralytics_int8``,
+    or ``teacher``. ``artifact``: the stage output measured (``model``: the .pt; ``openvino``: the INT8 IR)."""
+
+    description: str
+    kind: str = "stage"
+    stage: str = ""
+    overrides: tuple[str, ...] = ()
+    artifact: str = "model"
+    vs: tuple[str, ...] = ()  # the arms it is compared with, per seed (paired)
+    dis: float | None = None
+
+
+def _ultralytics_kd(dis: float) -> Arm:
+    return Arm(
+        f"Ultralytics' own KD: model.train(distill_model=teacher, dis={dis:g}), student settings as native",
+        kind="ultralytics_kd",
+        dis=dis,
+        vs=("native", "control", "distill"),
+    )
+
+
+_OFF = ("native=null", "control=null")  # a distillation variant needs neither control
+ARMS: dict[str, Arm] = {
+    "teacher": Arm("the teacher (one model, the same for every seed)", kind="teacher"),
+    "native": Arm("the student alone, the same epochs as distill", stage="native", vs=("control",)),
+    "control": Arm(
+        "the student alone, as many epochs as the whole chain trains it (budget-matched)",
+        stage="control",
+        vs=("native",),
+    ),
+    "distill": Arm("yolopress distill (cls + ld + cwd)", stage="distill", vs=("native", "control")),
+    "distill_cls": Arm(
+        "yolopress distill, sigmoid-score KD only",
+        stage="distill",
+        overrides=(*_OFF, "distill.ld=0", "distill.cwd=0"),
+        vs=("native", "control", "distill"),
+    ),
+    "distill_ld": Arm(
+        "yolopress distill, DFL localisation KD only",
+        stage="distill",
+        overrides=(*_OFF, "distill.cls=0", "distill.cwd=0"),
+        vs=("native", "control", "distill"),
+    ),
+    "distill_cwd": Arm(
+        "yolopress distill, channel-wise feature KD only",
+        stage="distill",
+        overrides=(*_OFF, "distill.cls=0", "distill.ld=0"),
+        vs=("native", "control", "distill"),
+    ),
+    "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
+    "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
+    "ultralytics_kd_dis6": _ultralytics_kd(6.0),
+    "prune_kd": Arm(
+        "distilled student pruned (-30% MACs) and recovered with KD from the teacher",
+        stage="prune",
+        vs=("control", "native", "prune_nokd"),
+    ),
+    "prune_nokd": Arm(
+        "the same pruning, recovered without KD",
+        stage="prune",
+        overrides=("prune.teacher=none",),
+        vs=("control", "native"),
+    ),
+    "ptq": Arm(
+        "post-training INT8 (calibration only) of prune_kd, OpenVINO IR",
+        stage="qat",
+        overrides=("qat.epochs=0",),
+        artifact="openvino",
+        vs=("prune_kd", "control"),
+    ),
+    "qat": Arm(
+        "QAT INT8 of prune_kd (the deployed CPU artifact), OpenVINO IR",
+        stage="qat",
+        artifact="openvino",
+        vs=("prune_kd", "control", "native", "ptq"),
+    ),
+    "qat_noise": Arm(
+        "QAT with quantization noise, OpenVINO IR",
+        stage="qat",
+        overrides=("qat.noise=true",),
+        artifact="openvino",
+        vs=("prune_kd", "control", "qat"),
+    ),
+    "ultralytics_int8": Arm(
+        "Ultralytics' INT8 export of prune_kd (format=openvino, int8=True)",
+        kind="ultralytics_int8",
+        vs=("prune_kd", "control", "qat"),
+    ),
+}
+MAIN = "evidence"  # the main chain's run name (configs/evidence.yaml's)
+
+
+@dataclass
+class Study:
+    config: Path
+    runs_dir: Path
+    cfg: PipelineConfig = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.cfg = load_config(self.config)
+
+    def arm_config(self, name: str) -> PipelineConfig:
+        arm = ARMS[name]
+        if not arm.overrides:
+            return self.cfg
+        return load_config(self.config, [*arm.overrides, f"name={MAIN}-{name}"])
+
+    def key(self, name: str, seed: int) -> str:
+        """What an (arm, seed) result depends on: the arm, its config, the seed."""
+        arm = ARMS[name]
+        cfg = self.arm_config(name).model_dump(mode="json", exclude={"name", "seeds", "report", "bench"})
+        return hash_json({"arm": arm.__dict__, "config": cfg, "seed": seed, "version": 1})
+
+    # -- producing one (arm, seed) ---------------------------------------------------------------------------
+    def main_records(self, seed: int, until: str) -> dict:
+        pipe = Pipeline(self.cfg, self.runs_dir)
+        pipe.run(until=until, seeds=[seed])
+        return pipe.seed_records[seed]
+
+    def stage_arm(self, name: str, seed: int) -> tuple[Path, float]:
+        arm = ARMS[name]
+        if not arm.overrides:
+            records = self.main_records(seed, arm.stage)
+        else:
+            # the main chain first (what the variant starts from), then its finished stages linked in
+            self.main_records(seed, "qat" if arm.stage == "qat" else arm.stage)
+            cfg = self.arm_config(name)
+            pipe = Pipeline(cfg, self.runs_dir)
+            _link_stages(Pipeline(self.cfg, self.runs_dir), self.cfg, pipe, seed, skip=arm.stage)
+            pipe.run(until=arm.stage, seeds=[seed])
+            records = pipe.seed_records[seed]
+        rec = records[arm.stage]
+        meta = json.loads((rec.dir / "stage.json").read_text())
+        return rec.path(arm.artifact), float(meta["wall_time_s"])
+
+    def ultralytics_kd(self, name: str, seed: int) -> tuple[Path, float]:
+        from yolopress._ultralytics import YOLO
+        from yolopress.train import check_model_source, train_args
+
+        records = self.main_records(seed, "teacher")
+        cfg = self.cfg.for_seed(seed)
+        out = self.runs_dir / f"{MAIN}-{name}" / f"seed-{seed}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        args = train_args(cfg.student, cfg, records["data"].path("data_yaml"), out)
+        args.update(distill_model=str(records["teacher"].path("model")), dis=ARMS[name].dis)
+        t0 = time.perf_counter()
+        yolo = YOLO(check_model_source(cfg.student.model, "student.model"))
+        yolo.train(**args)
+        wall = time.perf_counter() - t0
+        weights = Path(yolo.trainer.save_dir) / "weights"
+        best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
+        shutil.copy2(best, out / "model.pt")
+        shutil.rmtree(weights)
+        return out / "model.pt", wall
+
+    def ultralytics_int8(self, name: str, seed: int) -> tuple[Path, float]:
+        from yolopress.export.common import ultralytics_export
+
+        records = self.main_records(seed, "prune")
+        out = self.runs_dir / f"{MAIN}-{name}" / f"seed-{seed}"
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        t0 = time.perf_counter()
+        path = ultralytics_export(
+            records["prune"].path("model"),
+            out,
+            format="openvino",
+            imgsz=self.cfg.imgsz,
+            int8=True,
+            data=str(records["data"].path("data_yaml")),
+            batch=1,
+        )
+        return path, time.perf_counter() - t0
+
+    def run_arm(self, name: str, seed: int) -> dict:
+        kind = ARMS[name].kind
+        if kind == "teacher":
+            records = self.main_records(seed, "teacher")
+            path, wall = records["teacher"].path("model"), 0.0
+        else:
+            path, wall = getattr(self, "stage_arm" if kind == "stage" else kind)(name, seed)
+        data_yaml = self.main_records(seed, "data")["data"].path("data_yaml")
+        return {**measure(path, data_yaml, self.cfg.imgsz), "wall_s": round(wall, 1), "artifact": str(path)}
+
+
+def _link_stages(main: Pipeline, cfg: PipelineConfig, variant: Pipeline, seed: int, skip: str) -> None:
+    """Hard-link the main chain's finished stage folders into the variant's run (where it has none yet), except
+    the variant's own stage and those after it: the pipeline reuses a linked stage only if its key matches."""
+    from yolopress.stage import claim_folder, claim_run
+
+    claim_run(variant.run_dir)
+    names = [s.name for s in variant.stages]
+    keep = names[: names.index(skip)]
+    for src_root, dst_root in ((main.run_dir, variant.run_dir), (main.seed_dir(seed), variant.seed_dir(seed))):
+        claim_folder(dst_root, "run `name`")
+        for stage in keep:
+            src, dst = src_root / stage, dst_root / stage
+            if (src / "stage.json").is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copytree(src, dst, copy_function=os.link)
+
+
+def measure(path: Path, data_yaml: Path, imgsz: int) -> dict:
+    """Test and val mAP50-95 (and test mAP50) of a checkpoint (torch) or an OpenVINO IR, through the bench's
+    runners, as the report measures them."""
+    from yolopress.bench.accuracy import evaluate
+    from yolopress.data.dataset import load_data_yaml
+    from yolopress.runtime import load_runner
+
+    runtime = "torch" if path.suffix == ".pt" else "openvino"
+    runner = load_runner(path, runtime, imgsz, batch=1)
+    data = load_data_yaml(data_yaml)
+    test, val = evaluate(runner, data, "test"), evaluate(runner, data, "val")
+    return {
+        "test_map50_95": test["map50_95"],
+        "test_map50": test["map50"],
+        "val_map50_95": val["map50_95"],
+        "runtime": runtime,
+    }
+
+
+def _machine_short() -> dict:
+    fp = fingerprint()
+    return {"cpu": fp.get("cpu"), "cpu_flags": fp.get("cpu_flags"), "gpu": fp.get("gpu")}
+
+
+def fill(study: Study, arms: list[str], seeds: list[int]) -> None:
+    """Run every (arm, seed) whose cached result is missing or stale; seed by seed, so partial results cover arms."""
+    todo = [(a, s) for s in seeds for a in arms if not _cached(study, a, s)]
+    print(f"evidence: {len(arms) * len(seeds) - len(todo)} of {len(arms) * len(seeds)} (arm, seed) runs cached")
+    for n, (name, seed) in enumerate(todo, 1):
+        print(f"\n=== [{n}/{len(todo)}] {name}, seed {seed} ===", flush=True)
+        t0 = time.perf_counter()
+        result = study.run_arm(name, seed)
+        result.update(
+            key=study.key(name, seed), machine=_machine_short(), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        )
+        write_json(CACHE / name / f"seed-{seed}.json", result)
+        print(f"    test mAP50-95 {result['test_map50_95']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def _cached(study: Study, name: str, seed: int) -> dict | None:
+    path = CACHE / name / f"seed-{seed}.json"
+    if not path.is_file():
+        return None
+    found = json.loads(path.read_text())
+    return found if found.get("key") == study.key(name, seed) else None
+
+
+def summarize(study: Study, arms: list[str], seeds: list[int]) -> dict:
+    """evidence.json's arms: per-seed values, mean, std, 95% CI, and paired differences against each control."""
+    per_seed = {a: {s: r for s in seeds if (r := _cached(study, a, s))} for a in arms}
+    out = {}
+    for name in arms:
+        found = per_seed[name]
+        if not found:
+            continue
+        values = {s: r["test_map50_95"] for s, r in found.items()}
+        m, sd = mean_std(list(values.values()))
+        vs = {}
+        for ref in ARMS[name].vs:
+            ref_values = {s: r["test_map50_95"] for s, r in per_seed.get(ref, {}).items()}
+            if diff := paired(values, ref_values):
+                vs[ref] = {k: diff[k] for k in ("mean_diff", "ci95", "std", "n")}
+        out[name] = {
+            "description": ARMS[name].description,
+            "per_seed": {
+                str(s): {k: r[k] for k in ("test_map50_95", "val_map50_95", "wall_s", "test_map50")}
+                | {"cpu": r["machine"]["cpu"]}
+                for s, r in found.items()
+            },
+            "mean": m,
+            "std": sd,
+            "val_mean": mean_std([r["val_map50_95"] for r in found.values()])[0],
+            "wall_s_mean": mean_std([r["wall_s"] for r in found.values()])[0],
+            "vs": vs,
+            "missing_seeds": [s for s in seeds if s not in found],
+        }
+    return out
+
+
+def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float) -> None:
+    arms = summarize(study, arms_run, seeds)
+    cpus = sorted({r["cpu"] for a in arms.values() for r in a["per_seed"].values()})
+    missing = {a: v["missing_seeds"] for a, v in arms.items() if v["missing_seeds"]}
+    missing.update({a: seeds for a in arms_run if a not in arms})
+    write_result(
+        RESULTS / "evidence.json",
+        "evidence",
+        {
+            "config": str(study.config.relative_to(ROOT)) if study.config.is_relative_to(ROOT) else str(study.config),
+            "seeds": seeds,
+            "cpus": cpus,  # the CPUs the per-seed runs ran on: training results differ across CPU families
+            "complete": not missing,
+            "missing": missing,
+            "arms": arms,
+        },
+        t0,
+    )
+    md = table(arms, seeds)
+    print("\n" + md)
+    evidence = json.loads((RESULTS / "evidence.json").read_text())
+    for path, markers, body in ((DOC, TABLE, md), (README, CLAIMS, claims(evidence))):
+        write_text(path, replace_block(path.read_text(), markers, body))
+    # the seed-to-seed spread of each pipeline stage's deltas, for one-seed reports
+    stage_of = {"control": "control", "distill": "distill", "prune_kd": "prune", "qat": "qat"}
+    spread = {
+        stage: {ref: d["std"] for ref, d in arms[arm]["vs"].items() if ref in ("native", "control") and d["std"]}
+        for arm, stage in stage_of.items()
+        if arm in arms
+    }
+    n = min((len(arms[a]["per_seed"]) for a in stage_of if a in arms), default=0)
+    if n >= 2:
+        write_json(
+            SPREAD,
+            {
+                "source": "benchmarks/results/evidence.json",
+                "seeds": n,
+                "cpu": ", ".join(cpus),
+                "created": time.strftime("%Y-%m-%d"),
+                "spread": spread,
+            },
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "evidence.yaml")
+    ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
+    ap.add_argument("--seeds", type=int, nargs="*", help="default: the config's seeds")
+    ap.add_argument("--arms", nargs="*", choices=list(ARMS), help="default: all")
+    ap.add_argument("--table-only", action="store_true", help="summarize the cached runs, train nothing")
+    args = ap.parse_args()
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    t0 = time.perf_counter()
+    study = Study(args.config, args.runs_dir)
+    seeds = args.seeds or study.cfg.student_seeds
+    if unknown := sorted(set(seeds) - set(study.cfg.student_seeds)):
+        sys.exit(f"seeds {unknown} are not in {args.config}'s seeds {study.cfg.student_seeds}")
+    arms = args.arms or list(ARMS)
+    if not args.table_only:
+        fill(study, arms, seeds)
+    write_outputs(study, list(ARMS), study.cfg.student_seeds, t0)
+
+
+if __name__ == "__main__":
+    main()
