@@ -46,8 +46,7 @@ from yolopress.io import hash_json, write_json, write_text
 from yolopress.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
-CACHE = RESULTS / "evidence"  # one JSON per (arm, seed): what makes the study resumable
+RESULTS = ROOT / "benchmarks" / "results"  # evidence.json, and evidence/<arm>/seed-<n>.json: one per (arm, seed)
 DOC = ROOT / "docs" / "evidence.md"
 SPREAD = ROOT / "yolopress" / "assets" / "evidence_spread.json"
 README = ROOT / "README.md"
@@ -77,7 +76,9 @@ def _ultralytics_kd(dis: float) -> Arm:
     )
 
 
-_OFF = ("native=null", "control=null")  # a distillation variant needs neither control
+# A variant turns off what it does not need: neither KD variant nor any later stage reads the control (and the
+# control's budget follows qat.epochs, which ptq changes); a distillation variant does not need native either
+_OFF = ("native=null", "control=null")
 ARMS: dict[str, Arm] = {
     "teacher": Arm("the teacher (one model, the same for every seed)", kind="teacher"),
     "native": Arm("the student alone, the same epochs as distill", stage="native", vs=("control",)),
@@ -116,13 +117,13 @@ ARMS: dict[str, Arm] = {
     "prune_nokd": Arm(
         "the same pruning, recovered without KD",
         stage="prune",
-        overrides=("prune.teacher=none",),
+        overrides=("prune.teacher=none", "control=null"),
         vs=("control", "native"),
     ),
     "ptq": Arm(
         "post-training INT8 (calibration only) of prune_kd, OpenVINO IR",
         stage="qat",
-        overrides=("qat.epochs=0",),
+        overrides=("qat.epochs=0", "control=null"),
         artifact="openvino",
         vs=("prune_kd", "control"),
     ),
@@ -135,7 +136,7 @@ ARMS: dict[str, Arm] = {
     "qat_noise": Arm(
         "QAT with quantization noise, OpenVINO IR",
         stage="qat",
-        overrides=("qat.noise=true",),
+        overrides=("qat.noise=true", "control=null"),
         artifact="openvino",
         vs=("prune_kd", "control", "qat"),
     ),
@@ -152,10 +153,14 @@ MAIN = "evidence"  # the main chain's run name (configs/evidence.yaml's)
 class Study:
     config: Path
     runs_dir: Path
+    results: Path = RESULTS
     cfg: PipelineConfig = field(init=False)
 
     def __post_init__(self) -> None:
         self.cfg = load_config(self.config)
+
+    def cached_path(self, name: str, seed: int) -> Path:
+        return self.results / "evidence" / name / f"seed-{seed}.json"
 
     def arm_config(self, name: str) -> PipelineConfig:
         arm = ARMS[name]
@@ -294,12 +299,12 @@ def fill(study: Study, arms: list[str], seeds: list[int]) -> None:
         result.update(
             key=study.key(name, seed), machine=_machine_short(), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z")
         )
-        write_json(CACHE / name / f"seed-{seed}.json", result)
+        write_json(study.cached_path(name, seed), result)
         print(f"    test mAP50-95 {result['test_map50_95']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 def _cached(study: Study, name: str, seed: int) -> dict | None:
-    path = CACHE / name / f"seed-{seed}.json"
+    path = study.cached_path(name, seed)
     if not path.is_file():
         return None
     found = json.loads(path.read_text())
@@ -344,7 +349,7 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
     missing = {a: v["missing_seeds"] for a, v in arms.items() if v["missing_seeds"]}
     missing.update({a: seeds for a in arms_run if a not in arms})
     write_result(
-        RESULTS / "evidence.json",
+        study.results / "evidence.json",
         "evidence",
         {
             "config": str(study.config.relative_to(ROOT)) if study.config.is_relative_to(ROOT) else str(study.config),
@@ -358,6 +363,8 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
     )
     md = table(arms, seeds)
     print("\n" + md)
+    if study.results != RESULTS:  # a study elsewhere (a test, a trial) leaves the docs alone
+        return
     evidence = json.loads((RESULTS / "evidence.json").read_text())
     for path, markers, body in ((DOC, TABLE, md), (README, CLAIMS, claims(evidence))):
         write_text(path, replace_block(path.read_text(), markers, body))
@@ -388,11 +395,12 @@ def main() -> None:
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     ap.add_argument("--seeds", type=int, nargs="*", help="default: the config's seeds")
     ap.add_argument("--arms", nargs="*", choices=list(ARMS), help="default: all")
+    ap.add_argument("--results", type=Path, default=RESULTS, help="where results go (docs are updated only for the default)")
     ap.add_argument("--table-only", action="store_true", help="summarize the cached runs, train nothing")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     t0 = time.perf_counter()
-    study = Study(args.config, args.runs_dir)
+    study = Study(args.config, args.runs_dir, args.results)
     seeds = args.seeds or study.cfg.student_seeds
     if unknown := sorted(set(seeds) - set(study.cfg.student_seeds)):
         sys.exit(f"seeds {unknown} are not in {args.config}'s seeds {study.cfg.student_seeds}")

@@ -17,6 +17,7 @@ def test_every_stage_writes_its_outputs_and_stage_json(tiny_run):
         "data",
         "teacher",
         "native",
+        "control",
         "distill",
         "prune",
         "qat",
@@ -133,7 +134,9 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     assert report["schema_version"] == SCHEMA_VERSION and report["split"] == "test"
     rows = report["devices"][0]["rows"]
     assert {(r["model"], r["runtime"]) for r in rows} == {
-        (m, rt) for m in ("teacher", "native", "distill", "prune") for rt in ("torch", "onnxruntime", "openvino")
+        (m, rt)
+        for m in ("teacher", "native", "control", "distill", "prune")
+        for rt in ("torch", "onnxruntime", "openvino")
     } | {("qat", "onnxruntime"), ("qat", "openvino")}
     assert {r["precision"] for r in rows if r["model"] == "qat"} == {"int8"}
     for r in rows:
@@ -145,9 +148,23 @@ def test_report_has_teacher_and_native_on_each_runtime(tiny_run):
     md = records["report"].path("report_md").read_text()
     assert "| native/onnx | onnxruntime | fp32 |" in md and "| teacher/openvino | openvino |" in md
     assert "| qat/openvino | openvino | int8 |" in md and "| qat/onnx-qdq | onnxruntime | int8 |" in md
-    for plot in ("plot_pareto", "plot_stages"):
+    for plot in ("plot_pareto", "plot_stages", "plot_curves"):
         assert records["report"].path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({records['report'].outputs[plot]})" in md
+
+
+def test_the_control_gets_the_chains_budget_and_a_one_seed_report_says_so(tiny_run):
+    cfg_path, _, records = tiny_run
+    cfg = load_config(cfg_path)
+    budget = records["control"].metrics["budget"]
+    assert budget == cfg.control_budget() and records["control"].metrics["epochs"] == sum(budget.values())
+    assert sum(budget.values()) > cfg.student.epochs  # the chain trains its student longer than native
+    report = json.loads(records["report"].path("report_json").read_text())
+    distill = next(r for r in report["devices"][0]["rows"] if r["artifact"] == "distill/onnx")
+    assert distill["vs_control"] is not None and distill["vs_control"]["ci95"] is None  # one seed: no interval
+    assert distill["map50_95_per_seed"] == {str(cfg.seed): distill["map50_95"]}
+    md = records["report"].path("report_md").read_text()
+    assert "**One seed.**" in md and "| vs control |" in md
 
 
 def test_bench_measures_e2e_and_throughput(tiny_run):
