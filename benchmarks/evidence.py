@@ -106,6 +106,12 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.cls=0", "distill.ld=0"),
         vs=("native", "control", "distill"),
     ),
+    "distill_naive": Arm(
+        "the naive logit-KD control: softmax KL over classes, T=10, alpha=0.8 (docs/why-distillation-fails.md)",
+        stage="distill",
+        overrides=(*_OFF, "distill.loss=naive"),
+        vs=("native", "control", "distill"),
+    ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),
@@ -389,13 +395,31 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
         )
 
 
+def view(arms: list[str], title: str) -> None:
+    """A thin view of the study (the older one-off scripts): these arms' rows of evidence.json, and with
+    ``--run`` their missing (arm, seed) runs filled first."""
+    ap = argparse.ArgumentParser(description=f"{title}: a view of benchmarks/evidence.py (arms: {', '.join(arms)})")
+    ap.add_argument("--run", action="store_true", help="train the missing (arm, seed) runs of these arms first")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "evidence.yaml")
+    args = ap.parse_args()
+    study = Study(args.config, ROOT / "runs")
+    if args.run:
+        fill(study, arms, study.cfg.student_seeds)
+        write_outputs(study, list(ARMS), study.cfg.student_seeds, time.perf_counter())
+    found = summarize(study, arms, study.cfg.student_seeds)
+    print(f"{title} (from {RESULTS / 'evidence.json'}; --run fills missing seeds)\n")
+    print(table(found, study.cfg.student_seeds) if found else "no results yet: run with --run")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "configs" / "evidence.yaml")
     ap.add_argument("--runs-dir", type=Path, default=ROOT / "runs")
     ap.add_argument("--seeds", type=int, nargs="*", help="default: the config's seeds")
     ap.add_argument("--arms", nargs="*", choices=list(ARMS), help="default: all")
-    ap.add_argument("--results", type=Path, default=RESULTS, help="where results go (docs are updated only for the default)")
+    ap.add_argument(
+        "--results", type=Path, default=RESULTS, help="where results go (docs are updated only for the default)"
+    )
     ap.add_argument("--table-only", action="store_true", help="summarize the cached runs, train nothing")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")

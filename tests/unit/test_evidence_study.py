@@ -1,0 +1,74 @@
+"""benchmarks/evidence.py without training: its arms load, its cache keys, its summary and evidence.json's shape."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("evidence_study", ROOT / "benchmarks" / "evidence.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["evidence_study"] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+        sys.modules.pop("evidence_study", None)
+
+
+def test_every_arm_loads_and_compares_with_known_arms(evidence, tmp_path):
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    required = {"teacher", "native", "control", "distill", "distill_cls", "distill_ld", "distill_cwd", "prune_kd"}
+    required |= {"prune_nokd", "ptq", "qat", "qat_noise", "ultralytics_int8"}
+    assert required <= set(evidence.ARMS)
+    assert len([a for a in evidence.ARMS if a.startswith("ultralytics_kd_dis")]) >= 3
+    for name, arm in evidence.ARMS.items():
+        cfg = study.arm_config(name)  # overrides are valid config
+        assert set(arm.vs) <= set(evidence.ARMS) and name not in arm.vs
+        if arm.overrides:
+            assert cfg.name == f"evidence-{name}" and cfg.student_seeds == study.cfg.student_seeds
+    assert study.arm_config("prune_nokd").prune.teacher == "none"
+    keys = {study.key(a, s) for a in evidence.ARMS for s in (0, 1)}
+    assert len(keys) == 2 * len(evidence.ARMS)  # one result per (arm, seed)
+    assert study.key("distill", 0) == study.key("distill", 0)
+
+
+def _fake(study, name, seed, value):
+    result = {"test_map50_95": value, "test_map50": value + 0.1, "val_map50_95": value + 0.05, "wall_s": 60.0}
+    result.update(key=study.key(name, seed), machine={"cpu": "Test CPU", "cpu_flags": ["avx2"]})
+    path = study.cached_path(name, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+
+
+def test_summary_is_paired_and_says_what_is_missing(evidence, tmp_path):
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    for seed, (native, control, distill) in enumerate([(0.30, 0.32, 0.33), (0.25, 0.28, 0.285), (0.35, 0.36, 0.38)]):
+        _fake(study, "native", seed, native)
+        _fake(study, "control", seed, control)
+        _fake(study, "distill", seed, distill)
+    _fake(study, "qat", 0, 0.31)
+    _fake(study, "prune_kd", 0, 0.315)
+    stale = study.cached_path("prune_kd", 1)
+    stale.write_text(json.dumps({"key": "made by other settings", "test_map50_95": 0.9}))
+    evidence.write_outputs(study, list(evidence.ARMS), [0, 1, 2], 0.0)
+    out = json.loads((tmp_path / "results" / "evidence.json").read_text())
+    assert out["seeds"] == [0, 1, 2] and out["cpus"] == ["Test CPU"] and "cpu" in out["machine"]
+    assert not out["complete"] and out["missing"]["qat"] == [1, 2] and out["missing"]["ptq"] == [0, 1, 2]
+    d = out["arms"]["distill"]
+    assert set(d["per_seed"]) == {"0", "1", "2"} and {"test_map50_95", "val_map50_95", "wall_s"} <= set(
+        d["per_seed"]["0"]
+    )
+    assert d["mean"] == pytest.approx((0.33 + 0.285 + 0.38) / 3)
+    vs = d["vs"]["native"]
+    assert vs["mean_diff"] == pytest.approx(0.03167, abs=1e-4) and vs["ci95"][0] > 0 and vs["n"] == 3
+    assert out["arms"]["prune_kd"]["per_seed"].keys() == {"0"}  # the stale seed-1 result is not used
+    assert out["arms"]["qat"]["vs"]["prune_kd"]["ci95"] is None  # one seed: no interval
