@@ -1,7 +1,7 @@
 """The ``yolopress`` command.
 
 yolopress deploy CONFIG [key=value ...] [--force STAGE] [--until STAGE]
-yolopress teacher|native|distill|prune|qat|export|engine|bench CONFIG [key=value ...]   (the pipeline up to that stage)
+yolopress teacher|native|control|distill|prune|qat|export|engine|bench CONFIG [key=value ...]  (up to that stage)
 yolopress bundle [CONFIG] --target configs/targets/orin-nano.yaml [-o OUT]
 yolopress data synth OUT [--seed N ...]
 yolopress data check DATA_YAML
@@ -16,7 +16,7 @@ from pathlib import Path
 from yolopress import __version__
 
 _DEFAULT_CONFIG = Path("configs/default.yaml")
-_STAGE_COMMANDS = ("teacher", "native", "distill", "prune", "qat", "export", "engine", "bench")
+_STAGE_COMMANDS = ("teacher", "native", "control", "distill", "prune", "qat", "export", "engine", "bench")
 
 
 def _add_pipeline_args(p: argparse.ArgumentParser) -> None:
