@@ -79,6 +79,17 @@ def _ultralytics_kd(dis: float) -> Arm:
 # A variant turns off what it does not need: neither KD variant nor any later stage reads the control (and the
 # control's budget follows qat.epochs, which ptq changes); a distillation variant does not need native either
 _OFF = ("native=null", "control=null")
+_TERMS = {"cls": "sigmoid-score KD", "ld": "DFL localisation KD", "cwd": "channel-wise feature KD"}
+
+
+def _kd_only(term: str, what: str) -> Arm:
+    """The distillation ablation that keeps one KD term (the others' weights 0)."""
+    off = tuple(f"distill.{t}=0" for t in _TERMS if t != term)
+    return Arm(
+        f"yolopress distill, {what} only", stage="distill", overrides=(*_OFF, *off), vs=("native", "control", "distill")
+    )
+
+
 ARMS: dict[str, Arm] = {
     "teacher": Arm("the teacher (one model, the same for every seed)", kind="teacher"),
     "native": Arm("the student alone, the same epochs as distill", stage="native", vs=("control",)),
@@ -88,24 +99,7 @@ ARMS: dict[str, Arm] = {
         vs=("native",),
     ),
     "distill": Arm("yolopress distill (cls + ld + cwd)", stage="distill", vs=("native", "control")),
-    "distill_cls": Arm(
-        "yolopress distill, sigmoid-score KD only",
-        stage="distill",
-        overrides=(*_OFF, "distill.ld=0", "distill.cwd=0"),
-        vs=("native", "control", "distill"),
-    ),
-    "distill_ld": Arm(
-        "yolopress distill, DFL localisation KD only",
-        stage="distill",
-        overrides=(*_OFF, "distill.cls=0", "distill.cwd=0"),
-        vs=("native", "control", "distill"),
-    ),
-    "distill_cwd": Arm(
-        "yolopress distill, channel-wise feature KD only",
-        stage="distill",
-        overrides=(*_OFF, "distill.cls=0", "distill.ld=0"),
-        vs=("native", "control", "distill"),
-    ),
+    **{f"distill_{term}": _kd_only(term, what) for term, what in _TERMS.items()},
     "distill_naive": Arm(
         "the naive logit-KD control: softmax KL over classes, T=10, alpha=0.8 (docs/why-distillation-fails.md)",
         stage="distill",
