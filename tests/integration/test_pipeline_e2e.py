@@ -245,6 +245,7 @@ def test_shipped_teacher_is_used_when_user_cache_is_empty(tiny_run, tmp_path, mo
         cfg_path,
         [
             "native=null",
+            "control=null",
             "distill=null",
             "prune=null",
             "qat=null",
