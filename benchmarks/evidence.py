@@ -28,6 +28,7 @@ spread of each difference, shown beside every delta of a one-seed report).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -174,6 +175,11 @@ class Study:
         cfg = self.arm_config(name).model_dump(mode="json", exclude={"name", "seeds", "report", "bench"})
         return hash_json({"arm": arm.__dict__, "config": cfg, "seed": seed, "version": 1})
 
+    @functools.cached_property
+    def data_yaml(self) -> Path:
+        """The dataset every arm trains and is measured on (the run's `data` stage, the same for every seed)."""
+        return self.main_records(self.cfg.student_seeds[0], "data")["data"].path("data_yaml")
+
     # -- producing one (arm, seed) ---------------------------------------------------------------------------
     def main_records(self, seed: int, until: str) -> dict:
         pipe = Pipeline(self.cfg, self.runs_dir)
@@ -186,10 +192,9 @@ class Study:
             records = self.main_records(seed, arm.stage)
         else:
             # the main chain first (what the variant starts from), then its finished stages linked in
-            self.main_records(seed, "qat" if arm.stage == "qat" else arm.stage)
-            cfg = self.arm_config(name)
-            pipe = Pipeline(cfg, self.runs_dir)
-            _link_stages(Pipeline(self.cfg, self.runs_dir), self.cfg, pipe, seed, skip=arm.stage)
+            self.main_records(seed, arm.stage)
+            pipe = Pipeline(self.arm_config(name), self.runs_dir)
+            _link_stages(Pipeline(self.cfg, self.runs_dir), pipe, seed, skip=arm.stage)
             pipe.run(until=arm.stage, seeds=[seed])
             records = pipe.seed_records[seed]
         rec = records[arm.stage]
@@ -197,25 +202,19 @@ class Study:
         return rec.path(arm.artifact), float(meta["wall_time_s"])
 
     def ultralytics_kd(self, name: str, seed: int) -> tuple[Path, float]:
-        from yolopress._ultralytics import YOLO
-        from yolopress.train import check_model_source, train_args
+        """Ultralytics' own KD as a user runs it: the native student's training plus ``distill_model`` and ``dis``."""
+        from yolopress.train import check_model_source, train
 
-        records = self.main_records(seed, "teacher")
+        teacher = self.main_records(seed, "teacher")["teacher"].path("model")
         cfg = self.cfg.for_seed(seed)
+        kd = {"distill_model": str(teacher), "dis": ARMS[name].dis}
+        tc = cfg.student.model_copy(update={"args": {**cfg.student.args, **kd}})
         out = self.runs_dir / f"{MAIN}-{name}" / f"seed-{seed}"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)
-        args = train_args(cfg.student, cfg, records["data"].path("data_yaml"), out)
-        args.update(distill_model=str(records["teacher"].path("model")), dis=ARMS[name].dis)
         t0 = time.perf_counter()
-        yolo = YOLO(check_model_source(cfg.student.model, "student.model"))
-        yolo.train(**args)
-        wall = time.perf_counter() - t0
-        weights = Path(yolo.trainer.save_dir) / "weights"
-        best = weights / "best.pt" if (weights / "best.pt").is_file() else weights / "last.pt"
-        shutil.copy2(best, out / "model.pt")
-        shutil.rmtree(weights)
-        return out / "model.pt", wall
+        path, _ = train(check_model_source(tc.model, "student.model"), tc, cfg, self.data_yaml, out, name)
+        return path, time.perf_counter() - t0
 
     def ultralytics_int8(self, name: str, seed: int) -> tuple[Path, float]:
         from yolopress.export.common import ultralytics_export
@@ -231,7 +230,7 @@ class Study:
             format="openvino",
             imgsz=self.cfg.imgsz,
             int8=True,
-            data=str(records["data"].path("data_yaml")),
+            data=str(self.data_yaml),
             batch=1,
         )
         return path, time.perf_counter() - t0
@@ -243,11 +242,10 @@ class Study:
             path, wall = records["teacher"].path("model"), 0.0
         else:
             path, wall = getattr(self, "stage_arm" if kind == "stage" else kind)(name, seed)
-        data_yaml = self.main_records(seed, "data")["data"].path("data_yaml")
-        return {**measure(path, data_yaml, self.cfg.imgsz), "wall_s": round(wall, 1), "artifact": str(path)}
+        return {**measure(path, self.data_yaml, self.cfg.imgsz), "wall_s": round(wall, 1), "artifact": str(path)}
 
 
-def _link_stages(main: Pipeline, cfg: PipelineConfig, variant: Pipeline, seed: int, skip: str) -> None:
+def _link_stages(main: Pipeline, variant: Pipeline, seed: int, skip: str) -> None:
     """Hard-link the main chain's finished stage folders into the variant's run (where it has none yet), except
     the variant's own stage and those after it: the pipeline reuses a linked stage only if its key matches."""
     from yolopress.stage import claim_folder, claim_run

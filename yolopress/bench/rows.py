@@ -98,7 +98,7 @@ def seed_rows(benches: dict[int, dict], spread: dict | None = None) -> list[dict
     first = next(iter(per_seed.values()))
     rows = []
     for key, base in first.items():
-        found = {seed: rows[key] for seed, rows in per_seed.items() if key in rows}
+        found = {seed: by_key[key] for seed, by_key in per_seed.items() if key in by_key}
         maps = {seed: r["map50_95"] for seed, r in found.items()}
         row = dict(base)
         row["map50_95"], row["map50_95_std"] = mean_std(list(maps.values()))
@@ -112,7 +112,9 @@ def seed_rows(benches: dict[int, dict], spread: dict | None = None) -> list[dict
             if base.get(f"vs_{ref}") is None:
                 continue
             ref_maps = {
-                seed: r["map50_95"] for seed, rows in per_seed.items() if (r := _ref_row(rows, ref, base["runtime"]))
+                seed: r["map50_95"]
+                for seed, by_key in per_seed.items()
+                if (r := _ref_row(by_key, ref, base["runtime"]))
             }
             diff = paired(maps, ref_maps)
             row[f"vs_{ref}"] = {
@@ -126,9 +128,9 @@ def seed_rows(benches: dict[int, dict], spread: dict | None = None) -> list[dict
     return rows
 
 
-def _ref_row(rows: dict, ref: str, runtime: str) -> dict | None:
+def _ref_row(by_key: dict, ref: str, runtime: str) -> dict | None:
     """The row a row is compared with: the reference model's on the same runtime."""
-    return next((r for r in rows.values() if r["model"] == ref and r["runtime"] == runtime), None)
+    return next((r for r in by_key.values() if r["model"] == ref and r["runtime"] == runtime), None)
 
 
 def report_dict(bench: dict, title: str, run: str, seeds: dict[int, dict] | None = None, spread=None) -> dict:
