@@ -162,6 +162,18 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
+def _needed(stages: list[Stage], until: str) -> set[str]:
+    """``until`` and the enabled stages it reads, transitively: `yolopress distill` does not train the control."""
+    by_name = {s.name: s for s in stages}
+    needed, todo = set(), [until]
+    while todo:
+        name = todo.pop()
+        if name in by_name and name not in needed:
+            needed.add(name)
+            todo.extend(by_name[name].reads)
+    return needed
+
+
 class PipelineError(StageError):
     """A run that cannot go on: an unknown or turned-off stage, a busy run folder, a stage that broke the contract."""
 
@@ -193,7 +205,7 @@ class Pipeline:
     def run(
         self, until: str | None = None, force: tuple[str, ...] = (), seeds: list[int] | None = None
     ) -> dict[str, StageRecord]:
-        """Run (or reuse) every enabled stage up to and including ``until``; return their records (a run with
+        """Run (or reuse) every enabled stage, or only ``until`` and the stages it reads; return their records (a run with
         several seeds: the first seed's student stages; every seed's are in :attr:`seed_records`).
 
         ``seeds``: only these of the config's seeds (a study filling one seed at a time); the stages that read
@@ -206,7 +218,8 @@ class Pipeline:
         if until:
             if until not in [s.name for s in stages]:
                 raise PipelineError(f"stage {until!r} is turned off in the config (its section is null)")
-            stages = stages[: [s.name for s in stages].index(until) + 1]
+            needed = _needed(stages, until)
+            stages = [s for s in stages if s.name in needed]
         preflight.check(self.cfg, self.trusted)
         claim_run(self.run_dir)
         unknown = sorted(set(seeds or ()) - set(self.cfg.student_seeds))

@@ -69,6 +69,22 @@ def test_force_and_until(cfg, tmp_path):
         Pipeline(cfg, runs, stages=_stages()).run(force=("c",))
 
 
+def make_side(ctx):
+    CALLS.append("side")
+    (ctx.out / "side.txt").write_text("side")
+    return StageResult({"file": "side.txt"})
+
+
+def test_until_runs_only_what_the_stage_reads(cfg, tmp_path):
+    """`yolopress distill` once trained native and control too, though distill reads neither."""
+    a, b = _stages()
+    side = Stage("side", f"{__name__}:make_side", lambda c: {}, ("a",))
+    Pipeline(cfg, tmp_path / "runs", stages=(a, side, b)).run(until="b")
+    assert CALLS == ["a", "b"]
+    Pipeline(cfg, tmp_path / "runs", stages=(a, side, b)).run()
+    assert CALLS == ["a", "b", "side"]
+
+
 def test_edited_output_is_detected(cfg, tmp_path):
     runs = tmp_path / "runs"
     Pipeline(cfg, runs, stages=_stages()).run()
