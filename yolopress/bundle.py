@@ -24,13 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolopress import __version__, ui
+from yolopress import __version__, guard, ui
 from yolopress.config import BenchConfig, ConfigError, PipelineConfig
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.onnx import export_tensorrt_onnx
 from yolopress.export.tensorrt import file_sha256
 from yolopress.io import MARKER, atomic_dir, write_json, write_text
-from yolopress.stage import STUDENT_STAGES, StageRecord, latest_student
+from yolopress.stage import STUDENT_STAGES, StageRecord
 from yolopress.targets import Target
 
 PACKAGE = Path(__file__).resolve().parent
@@ -115,7 +115,7 @@ cuda-python>=12.0,<13  # 12.x runs on CUDA 12 (JetPack 6) and CUDA 13 drivers; 1
 """
 
 
-def _model(records: dict[str, StageRecord], target: Target) -> tuple[str, Path, str, bool]:
+def _model(records: dict[str, StageRecord], target: Target, cfg: PipelineConfig) -> tuple[str, Path, str, bool]:
     """(row name, checkpoint to export, FP32 source stage for params/GFLOPs, exported with Q/DQ?)."""
     if target.precision == "int8" and target.int8 == "qat":
         qat = records.get("qat")
@@ -125,22 +125,23 @@ def _model(records: dict[str, StageRecord], target: Target) -> tuple[str, Path, 
                 "keep `qat` on with `tensorrt` in qat.targets, or set `int8: calibrate` in the target file"
             )
         return "qat", qat.path("tensorrt.model"), qat.metrics["source"], True
-    source = latest_student(records)
+    source = guard.student(records, cfg)
     return source, records[source].path("model"), source, False
 
 
-def needed_stage(cfg: PipelineConfig, target: Target) -> str:
-    """The last pipeline stage the bundle reads, so `yolopress bundle` runs (or reuses) only up to it."""
+def needed_stages(cfg: PipelineConfig, target: Target) -> tuple[str, ...]:
+    """The pipeline stages the bundle reads, so `yolopress bundle` runs (or reuses) only them and what they read."""
     if target.precision == "int8" and target.int8 == "qat":
         if cfg.qat is None or "tensorrt" not in cfg.qat.targets:
             raise ConfigError(
                 f"target {target.name} wants INT8 from QAT, but the config has no qat stage for TensorRT: "
                 "set qat.targets to include tensorrt, or `int8: calibrate` in the target file"
             )
-        return "qat"
+        return ("qat",)
     for stage in STUDENT_STAGES:
         if getattr(cfg, stage) is not None:
-            return stage
+            # the distillation guard picks between distill and native: both must have run
+            return ("distill", "native") if stage == "distill" and cfg.native is not None else (stage,)
     raise ConfigError("bundle needs a trained student: turn on `distill` or `native`")
 
 
@@ -224,7 +225,7 @@ def make_bundle(
         raise FileExistsError(f"{out} already exists: pass --overwrite to replace it, or choose another --out")
     from yolopress.bench.stage import model_info
 
-    name, pt, fp32_source, qdq = _model(records, target)
+    name, pt, fp32_source, qdq = _model(records, target, cfg)
     data = load_data_yaml(records["data"].path("data_yaml"))
     split = cfg.bench.split if cfg.bench else "test"
     bench = cfg.bench or BenchConfig()

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deploy = sub.add_parser("deploy", help="run the whole pipeline (skipping stages already done)")
     _add_pipeline_args(deploy)
-    deploy.add_argument("--until", metavar="STAGE", help="stop after STAGE")
+    deploy.add_argument("--until", metavar="STAGE", help="run only STAGE and the stages it reads")
     for name in _STAGE_COMMANDS:
         _add_pipeline_args(sub.add_parser(name, help=f"run the pipeline up to and including `{name}`"))
 
@@ -128,7 +128,7 @@ def _run_data(args: argparse.Namespace) -> int:
 
 def _run_bundle(args: argparse.Namespace) -> int:
     from yolopress import ui
-    from yolopress.bundle import make_bundle, needed_stage
+    from yolopress.bundle import make_bundle, needed_stages
     from yolopress.config import load_config
     from yolopress.io import refuse_foreign
     from yolopress.pipeline import Pipeline
@@ -145,7 +145,7 @@ def _run_bundle(args: argparse.Namespace) -> int:
     refuse_foreign(out, "--out")  # --overwrite replaces only a bundle yolopress made
     # the stages the bundle reads: reused when `yolopress deploy` already ran them, run now otherwise
     pipeline = Pipeline(cfg, runs_dir=args.runs_dir, use_cache=not args.no_cache, trusted=args.trust_checkpoint)
-    records = pipeline.run(until=needed_stage(cfg, target))
+    records = pipeline.run(until=needed_stages(cfg, target))
     make_bundle(cfg, records, target, out, overwrite=args.overwrite)
     ui.info(f"bundle for {target.device}: {out}  (copy it to the device, then: cd {out.name} && python3 run.py)")
     print(out)

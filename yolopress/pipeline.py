@@ -12,12 +12,12 @@ from __future__ import annotations
 import importlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from yolopress import __version__, preflight, ui
+from yolopress import __version__, guard, preflight, ui
 from yolopress.config import PipelineConfig
 from yolopress.io import atomic_dir, folder_lock
 from yolopress.stage import (
@@ -47,6 +47,10 @@ def _deferred(entry: str) -> Callable:
     return call
 
 
+# The stages that start from the FP32 student (the distillation guard's choice between distill and native)
+STARTS_FROM_STUDENT = ("prune", "qat", "engine")
+
+
 @dataclass(frozen=True)
 class Stage:
     name: str
@@ -63,7 +67,8 @@ class Stage:
 
     def key(self, cfg: PipelineConfig, inputs: dict[str, StageRecord]) -> tuple[str, dict]:
         """The hash that decides whether a finished run of this stage can be reused, and what went into it."""
-        return stage_key(self.name, self.section(cfg), self.extra_key(cfg), inputs)
+        student = guard.switched(inputs, cfg) if self.name in STARTS_FROM_STUDENT else None
+        return stage_key(self.name, self.section(cfg), self.extra_key(cfg), inputs, student)
 
 
 def _data_key(cfg: PipelineConfig) -> str | None:
@@ -77,6 +82,20 @@ def _data_key(cfg: PipelineConfig) -> str | None:
 
 def _train_key(cfg: PipelineConfig) -> dict:
     return {"imgsz": cfg.imgsz, "seed": cfg.student_seed}
+
+
+def _distill_key(cfg: PipelineConfig) -> dict:
+    """A user's unlabeled folder lives outside the run: notice when its images change (names, sizes, times)."""
+    pool = cfg.distill.unlabeled if cfg.distill is not None else None
+    if pool is None or pool == "synth":
+        return _train_key(cfg)
+    from yolopress.io import hash_json
+
+    files = sorted(p for p in Path(pool).rglob("*") if p.is_file())
+    return {
+        **_train_key(cfg),
+        "unlabeled": hash_json([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]),
+    }
 
 
 def _teacher_key(cfg: PipelineConfig) -> dict:
@@ -119,7 +138,7 @@ STAGES: tuple[Stage, ...] = (
         "yolopress.compress.distill:run_stage",
         lambda c: None if c.distill is None else {"distill": c.distill, "student": c.student},
         ("data", "teacher"),
-        extra_key=_train_key,
+        extra_key=_distill_key,
     ),
     Stage(
         "prune",
@@ -162,10 +181,10 @@ STAGES: tuple[Stage, ...] = (
 )
 
 
-def _needed(stages: list[Stage], until: str) -> set[str]:
-    """``until`` and the enabled stages it reads, transitively: `yolopress distill` does not train the control."""
+def _needed(stages: list[Stage], targets: tuple[str, ...]) -> set[str]:
+    """``targets`` and the enabled stages they read, transitively: `yolopress distill` does not train the control."""
     by_name = {s.name: s for s in stages}
-    needed, todo = set(), [until]
+    needed, todo = set(), list(targets)
     while todo:
         name = todo.pop()
         if name in by_name and name not in needed:
@@ -203,22 +222,25 @@ class Pipeline:
         return self.run_dir if len(self.cfg.student_seeds) == 1 else self.run_dir / f"seed-{seed}"
 
     def run(
-        self, until: str | None = None, force: tuple[str, ...] = (), seeds: list[int] | None = None
+        self, until: str | Sequence[str] | None = None, force: tuple[str, ...] = (), seeds: list[int] | None = None
     ) -> dict[str, StageRecord]:
-        """Run (or reuse) every enabled stage, or only ``until`` and the stages it reads; return their records (a run with
-        several seeds: the first seed's student stages; every seed's are in :attr:`seed_records`).
+        """Run (or reuse) every enabled stage, or only ``until`` (a stage or several) and the stages they read;
+        return their records (a run with several seeds: the first seed's student stages; every seed's are in
+        :attr:`seed_records`).
 
         ``seeds``: only these of the config's seeds (a study filling one seed at a time); the stages that read
         every seed (the report) run only when all of them are given."""
         names = [s.name for s in self.stages]
-        for name in (*force, *([until] if until else [])):
+        targets = (until,) if isinstance(until, str) else tuple(until or ())
+        for name in (*force, *targets):
             if name not in names:
                 raise PipelineError(f"unknown stage {name!r}; stages: {', '.join(names)}")
         stages = self.enabled()
-        if until:
-            if until not in [s.name for s in stages]:
-                raise PipelineError(f"stage {until!r} is turned off in the config (its section is null)")
-            needed = _needed(stages, until)
+        if targets:
+            for name in targets:
+                if name not in [s.name for s in stages]:
+                    raise PipelineError(f"stage {name!r} is turned off in the config (its section is null)")
+            needed = _needed(stages, targets)
             stages = [s for s in stages if s.name in needed]
         preflight.check(self.cfg, self.trusted)
         claim_run(self.run_dir)

@@ -82,13 +82,30 @@ def latest_student(records: dict[str, StageRecord], required: bool = True) -> st
     return found
 
 
+# Settings that say where a result may be kept (`cache`) or which result goes on (`guard`: the keys of the stages
+# that start from the student say what it chose), not what a stage makes: they must not change its key
+NOT_IN_KEY = frozenset({"cache", "guard"})
+
+
+# Settings added after results were cached, at the value that does what those results did: left out of the keys
+# (and of the evidence study's), so that adding them retrains nothing
+NEUTRAL: dict[str, Any] = {"unlabeled": None, "unlabeled_batch": None, "calib": "train"}
+
+
+def drop_neutral(dump: Any) -> Any:
+    """A config dump without the :data:`NEUTRAL` settings that have their neutral value, at any depth."""
+    if isinstance(dump, dict):
+        return {k: drop_neutral(v) for k, v in dump.items() if not (k in NEUTRAL and v == NEUTRAL[k])}
+    return dump
+
+
 def _section_json(section: Any) -> Any:
-    # `cache` says where a result may be kept, not what it is: it must not change the key
     if isinstance(section, dict):
         return {k: _section_json(v) for k, v in section.items()}
     if not hasattr(section, "model_dump"):
         return section
-    return {k: _checkpoint_id(v) for k, v in section.model_dump(mode="json", exclude={"cache"}).items()}
+    dump = drop_neutral(section.model_dump(mode="json", exclude=set(NOT_IN_KEY)))
+    return {k: _checkpoint_id(v) for k, v in dump.items()}
 
 
 def _checkpoint_id(value: Any) -> Any:
@@ -104,15 +121,19 @@ def _file_hash(path: str, mtime_ns: int) -> str:
     return hash_path(Path(path))
 
 
-def stage_key(name: str, section: Any, extra: Any, inputs: dict[str, StageRecord]) -> tuple[str, dict]:
+def stage_key(
+    name: str, section: Any, extra: Any, inputs: dict[str, StageRecord], student: str | None = None
+) -> tuple[str, dict]:
     """The hash of what a stage's result depends on (its config section, other settings, its inputs'
-    outputs), and those parts."""
+    outputs, and ``student``: the one it starts from where the distillation guard chose native), and those parts."""
     parts = {
         "stage": name,
         "config": _section_json(section),
         "extra": extra,
         "inputs": {n: rec.output_hash for n, rec in sorted(inputs.items())},
     }
+    if student is not None:
+        parts["student"] = student
     return hash_json(parts), parts
 
 

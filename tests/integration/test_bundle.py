@@ -21,7 +21,7 @@ import yaml
 from yolopress.bench.accuracy import evaluate_samples
 from yolopress.bench.report import merge_files
 from yolopress.bench.schema import load_report
-from yolopress.bundle import BUNDLE_CODE, _spread, make_bundle, needed_stage
+from yolopress.bundle import BUNDLE_CODE, _spread, make_bundle, needed_stages
 from yolopress.cli import main
 from yolopress.config import ConfigError, load_config
 from yolopress.data.dataset import load_data_yaml, split_images
@@ -146,8 +146,8 @@ def test_a_qat_target_needs_the_qat_stage(tiny_run, tmp_path):
     cfg_path, _, _ = tiny_run
     cfg = load_config(cfg_path, ["qat=null"])
     with pytest.raises(ConfigError, match="no qat stage for TensorRT.*int8: calibrate"):
-        needed_stage(cfg, load_target("orin-nano"))
-    assert needed_stage(cfg, load_target(_target(tmp_path, precision="fp16"))) == "prune"
+        needed_stages(cfg, load_target("orin-nano"))
+    assert needed_stages(cfg, load_target(_target(tmp_path, precision="fp16"))) == ("prune",)
 
 
 def test_cli_errors_name_the_fix_before_any_stage_runs(bundle, tiny_run, tmp_path, capsys):

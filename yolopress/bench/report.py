@@ -15,25 +15,15 @@ from yolopress.bench.curves import CURVE_STAGES, FLAT, curves, late_rise, mean_c
 from yolopress.bench.plots import plot_pareto, plot_stages
 from yolopress.bench.rows import report_dict
 from yolopress.bench.schema import Device, Report, ReportError, Row, load_report, parse_report
+from yolopress.bench.stats import describe, paired
+from yolopress.guard import evidence_spread, guard_on, verdict
 from yolopress.io import atomic_dir, write_json, write_text
 from yolopress.stage import StageContext, StageResult
-
-# The seed-to-seed spread of each delta in the last evidence study (benchmarks/evidence.py writes it): what a
-# one-seed report shows beside every delta, so that nobody reads noise as a gain
-EVIDENCE_SPREAD = Path(__file__).resolve().parents[1] / "assets" / "evidence_spread.json"
 
 
 def build_report(bench: dict, title: str, run: str, seeds: dict[int, dict] | None = None, spread=None) -> Report:
     """Turn a bench stage's results (``seeds``: every seed's, ``{seed: bench}``) into a validated report."""
     return parse_report(report_dict(bench, title, run, seeds, spread), "bench results")
-
-
-def evidence_spread() -> dict:
-    """``{"spread": {model: {reference: std}}, ...}`` from the last evidence study; empty if there is none."""
-    try:
-        return json.loads(EVIDENCE_SPREAD.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def merge_reports(reports: list[Report], title: str | None = None) -> Report:
@@ -139,6 +129,25 @@ def _speed_tables(dev: Device) -> list[str]:
     return lines
 
 
+def guard_lines(verdicts: dict) -> list[str]:
+    """The distillation guard's verdict per seed (``{seed: Verdict}``), and over seeds the paired val difference."""
+    if not verdicts:
+        return []
+    lines = [
+        "",
+        "## Distillation guard",
+        "",
+        "The distilled student against the native one on the val split; "
+        "the better one is the student that prune and qat start from (docs/distillation.md).",
+        "",
+    ]
+    lines += [f"- seed {s}: {v.words()}" for s, v in verdicts.items()]
+    if len(verdicts) > 1:
+        diff = paired({s: v.distill_val for s, v in verdicts.items()}, {s: v.native_val for s, v in verdicts.items()})
+        lines.append(f"- over {len(verdicts)} seeds, distill - native on val: {describe(diff)}")
+    return lines
+
+
 def convergence_lines(data: dict) -> list[str]:
     """Whether each student training had flattened: the rise of its best val mAP over its last 20% of epochs."""
     lines = []
@@ -164,7 +173,11 @@ def convergence_lines(data: dict) -> list[str]:
 
 
 def to_markdown(
-    report: Report, plots: dict[str, str] | None = None, spread: dict | None = None, curves: dict | None = None
+    report: Report,
+    plots: dict[str, str] | None = None,
+    spread: dict | None = None,
+    curves: dict | None = None,
+    guard: dict | None = None,
 ) -> str:
     lines = [f"# {report.title}", ""]
     lines.append(
@@ -202,6 +215,7 @@ def to_markdown(
                 f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} | {_delta(r, 'control')} |{watts}"
             )
         lines += _speed_tables(dev)
+    lines += guard_lines(guard or {})
     lines += convergence_lines(curves or {})
     if plots:
         lines += ["", "## Plots", ""]
@@ -210,10 +224,11 @@ def to_markdown(
 
 
 def write_report(
-    report: Report, out_dir: Path, curves: dict | None = None, spread: dict | None = None
+    report: Report, out_dir: Path, curves: dict | None = None, spread: dict | None = None, guard: dict | None = None
 ) -> dict[str, str]:
     """Write report.json, report.md and the plots (``curves``: the learning curves, see
-    :mod:`yolopress.bench.curves`) into ``out_dir``; return their relative paths."""
+    :mod:`yolopress.bench.curves`; ``guard``: the distillation guard's verdict per seed) into ``out_dir``;
+    return their relative paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     seeds = f", mean of {len(report.seeds)} seeds" if len(report.seeds) > 1 else ""
     plots = {
@@ -223,7 +238,7 @@ def write_report(
     }
     plots = {k: Path(v).name for k, v in plots.items() if v is not None}
     write_json(out_dir / "report.json", report.model_dump(mode="json"))
-    write_text(out_dir / "report.md", to_markdown(report, plots, spread, curves))
+    write_text(out_dir / "report.md", to_markdown(report, plots, spread, curves, guard))
     return {
         "report_json": "report.json",
         "report_md": "report.md",
@@ -243,12 +258,17 @@ def run_stage(ctx: StageContext) -> StageResult:
     benches = {
         s: json.loads(rec.path("results").read_text()) for s, rec in _by_seed(ctx.inputs, seeds, "bench").items()
     }
-    spread = evidence_spread()
+    spread, on = evidence_spread(), guard_on(ctx.cfg)
     report = build_report(benches[seeds[0]], ctx.cfg.report.title, ctx.cfg.name, benches, spread.get("spread"))
     per_seed = [
         curves({name: rec for name in CURVE_STAGES if (rec := _by_seed(ctx.inputs, seeds, name).get(s))}) for s in seeds
     ]
-    outputs = write_report(report, ctx.out, mean_curves(per_seed), spread)
+    verdicts = {
+        s: v
+        for s in seeds
+        if (v := verdict({n: r for n in ("native", "distill") if (r := _by_seed(ctx.inputs, seeds, n).get(s))}, on))
+    }
+    outputs = write_report(report, ctx.out, mean_curves(per_seed), spread, verdicts)
     rows = report.devices[0].rows
     parts = []
     for m in dict.fromkeys(r.model for r in rows):  # every model of the run, in pipeline order

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ultralytics.models.yolo.detect import DetectionTrainer
 
+from yolopress import guard, ui
 from yolopress.compress.distill import DistillationTrainer, DistillSettings, check_teacher
 from yolopress.config import DistillConfig, PipelineConfig
-from yolopress.stage import StageContext, latest_student
+from yolopress.stage import StageContext
 from yolopress.train import train
 
 
@@ -86,7 +87,9 @@ def starting_point(ctx: StageContext, choice: str, own_name: str, verify_teacher
     """The last FP32 student of the run and the teacher ``choice`` names: ``own_name`` (the student itself),
     ``teacher`` (the run's teacher) or ``none``. With ``verify_teacher``, a teacher that is not a detection
     model of the dataset's classes is refused before any training starts."""
-    source = latest_student(ctx.inputs)
+    source = guard.student(ctx.inputs, ctx.cfg)
+    if source == "native" and "distill" in ctx.inputs:
+        ui.info(f"⚠ {guard.verdict(ctx.inputs, True).words()}")
     model = ctx.inputs[source].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
     teacher = {own_name: model, "teacher": ctx.inputs["teacher"].path("model") if "teacher" in ctx.inputs else None}

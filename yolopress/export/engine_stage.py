@@ -12,7 +12,7 @@ on the next ``make deploy``.
 
 from __future__ import annotations
 
-from yolopress import ui
+from yolopress import guard, ui
 from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.export.onnx import export_tensorrt_onnx
 from yolopress.export.tensorrt import (
@@ -23,7 +23,7 @@ from yolopress.export.tensorrt import (
     import_tensorrt,
 )
 from yolopress.runtime.cuda import CudaError, gpu_info
-from yolopress.stage import StageContext, StageResult, cache_root, latest_student
+from yolopress.stage import StageContext, StageResult, cache_root
 
 
 def tensorrt_status() -> tuple[str | None, dict | None, str | None]:
@@ -47,7 +47,7 @@ def status_key(cfg) -> dict:
 
 def plan(ctx: StageContext) -> list[tuple[str, str, bool]]:
     """(row name, precision, from the QAT Q/DQ model?) for each engine to build."""
-    student = latest_student(ctx.inputs, required=False)
+    student = guard.student(ctx.inputs, ctx.cfg, required=False)
     qat = ctx.inputs.get("qat")
     has_qdq = qat is not None and "tensorrt.model" in qat.outputs
     out = []

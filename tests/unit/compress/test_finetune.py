@@ -45,10 +45,11 @@ def test_starting_point_takes_the_last_student_and_the_chosen_teacher(tmp_path, 
         return StageRecord(name, tmp_path / name, {"model": "model.pt", "data_yaml": "data.yaml"}, {}, "h")
 
     inputs = {name: rec(name) for name in ("data", "teacher", "native", "distill")}
-    start = starting_point(SimpleNamespace(inputs=inputs), choice, "student", verify_teacher=False)
+    ctx = SimpleNamespace(inputs=inputs, cfg=load_config(DEMO))  # no val mAP in the records: the guard keeps distill
+    start = starting_point(ctx, choice, "student", verify_teacher=False)
     own = tmp_path / "distill" / "model.pt"
     assert (start.source, start.model, start.data_yaml) == ("distill", own, tmp_path / "data" / "data.yaml")
     assert start.teacher == {"own": own, "teacher": tmp_path / "teacher" / "model.pt", None: None}[expected]
     del inputs["teacher"], inputs["distill"]
-    start = starting_point(SimpleNamespace(inputs=inputs), "teacher", "student", verify_teacher=False)
+    start = starting_point(ctx, "teacher", "student", verify_teacher=False)
     assert (start.source, start.teacher) == ("native", None)
