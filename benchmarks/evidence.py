@@ -45,6 +45,7 @@ from yolopress.bench.stats import mean_std, paired
 from yolopress.config import PipelineConfig, load_config
 from yolopress.io import hash_json, write_json, write_text
 from yolopress.pipeline import Pipeline
+from yolopress.stage import drop_neutral
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"  # evidence.json, and evidence/<arm>/seed-<n>.json: one per (arm, seed)
@@ -105,6 +106,12 @@ ARMS: dict[str, Arm] = {
         "the naive logit-KD control: softmax KL over classes, T=10, alpha=0.8 (docs/why-distillation-fails.md)",
         stage="distill",
         overrides=(*_OFF, "distill.loss=naive"),
+        vs=("native", "control", "distill"),
+    ),
+    "distill_unlabeled": Arm(
+        "yolopress distill plus the demo's unlabeled test-domain pool (distill.unlabeled=synth; no test image)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth"),
         vs=("native", "control", "distill"),
     ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
@@ -171,8 +178,11 @@ class Study:
 
     def key(self, name: str, seed: int) -> str:
         """What an (arm, seed) result depends on: the arm, its config, the seed."""
-        arm = ARMS[name]
-        cfg = self.arm_config(name).model_dump(mode="json", exclude={"name", "seeds", "report", "bench"})
+        arm, config = ARMS[name], self.arm_config(name)
+        exclude: dict = dict.fromkeys(("name", "seeds", "report", "bench"), True)
+        if config.distill is not None and config.distill.guard:
+            exclude["distill"] = {"guard"}  # the default: results from before the guard existed stay valid
+        cfg = drop_neutral(config.model_dump(mode="json", exclude=exclude))
         return hash_json({"arm": arm.__dict__, "config": cfg, "seed": seed, "version": 1})
 
     @functools.cached_property

@@ -154,6 +154,28 @@ class DistillConfig(_Section):
     schedule: _choice(SCHEDULES) = "constant"  # KD weight over epochs
     naive_alpha: float = Field(0.8, ge=0, le=1)
     naive_temperature: float = Field(10.0, gt=0)
+    # the better of distill and native on val goes on to prune and qat (yolopress/guard.py); false: always distill
+    guard: bool = True
+    # images from where the model will run, without labels: a folder, or `synth` (the demo generator's test-domain
+    # pool, another random stream than the test split's). On them the student learns from the teacher only.
+    unlabeled: str | None = None
+    unlabeled_batch: int | None = Field(None, ge=1)  # pool images per step; default: half the student batch
+
+    @field_validator("unlabeled")
+    @classmethod
+    def _pool(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None or v == "synth":
+            return v
+        folder = _resolve(Path(v), info)
+        if not folder.is_dir():
+            raise ValueError(
+                f"distill.unlabeled: no such folder: {folder}; give a folder of images from where the model will "
+                "run (no labels needed), `synth` for the demo's pool, or null"
+            )
+        from yolopress.data.dataset import folder_images
+
+        folder_images(folder, "distill.unlabeled")  # no images: said now, not after the teacher has trained
+        return str(folder)
 
 
 class PruneConfig(_Section):
@@ -201,6 +223,7 @@ class QatConfig(_Section):
     lr0: float = Field(0.0001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
     teacher: Literal["fp32", "teacher", "none"] = "fp32"  # distil from the FP32 student itself, the teacher, or not
     calib_images: int = Field(256, ge=1)  # training images (letterboxed, no augmentation) that set the ranges
+    calib: Literal["train", "unlabeled"] = "train"  # ... or images of distill.unlabeled's pool (deployment domain)
     quantize_dfl: bool = False  # the head's DFL convolution in INT8 too (box decoding always stays float)
     # OpenVINO INT8 weights on the full grid, or on half of it where the CPU's INT8 dot product would saturate
     # (AVX2 without VNNI); auto: as this machine needs it. Set it for the CPU you deploy on when that differs.
@@ -354,6 +377,28 @@ class PipelineConfig(_Section):
     def _distill_needs_teacher(self) -> PipelineConfig:
         if self.distill is not None and self.teacher is None:
             raise ValueError("distill needs a teacher: set `teacher` (weights or a model to train) or `distill: null`")
+        return self
+
+    @model_validator(mode="after")
+    def _calib_pool_needs_a_pool(self) -> PipelineConfig:
+        if (
+            self.qat is not None
+            and self.qat.calib == "unlabeled"
+            and (self.distill is None or not self.distill.unlabeled)
+        ):
+            raise ValueError(
+                "qat.calib: unlabeled calibrates on distill.unlabeled's images: set distill.unlabeled "
+                "(a folder, or synth for the demo), or qat.calib=train"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _synth_pool_needs_synth_data(self) -> PipelineConfig:
+        if self.distill is not None and self.distill.unlabeled == "synth" and self.data.synth is None:
+            raise ValueError(
+                "distill.unlabeled: synth is the generated demo's pool and needs data.synth; with your own data, "
+                "give a folder of unlabeled images from where the model will run"
+            )
         return self
 
     @model_validator(mode="after")

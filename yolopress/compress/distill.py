@@ -16,8 +16,11 @@ its weight) or ``naive`` (the logit-KD control).
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from collections.abc import Callable
+from copy import copy
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import ClassVar
@@ -32,6 +35,7 @@ from yolopress.compress.kd_weights import anchor_weights, kd_scale
 from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, LocalizationKD, NaiveLogitKD
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
+from yolopress.data.pool import prepare
 from yolopress.stage import StageContext, StageResult
 from yolopress.train import check_model_source, median, summary, train
 
@@ -50,11 +54,24 @@ class DistillSettings:
     schedule: str = "constant"  # KD weight over training: constant, linear_decay, cosine_decay
     naive_alpha: float = 0.8
     naive_temperature: float = 10.0
+    unlabeled: str | None = None  # a folder of unlabeled images (the stage prepares it), distilled on alongside
+    unlabeled_batch: int | None = None  # its images per step
 
     @classmethod
-    def from_config(cls, teacher: Path | str, dc) -> DistillSettings:
-        """Settings for ``teacher`` with the loss settings of a ``DistillConfig`` section."""
-        return cls(teacher=str(teacher), **{f.name: getattr(dc, f.name) for f in fields(cls) if f.name != "teacher"})
+    def from_config(cls, teacher: Path | str, dc, unlabeled: Path | None = None, batch: int = 16) -> DistillSettings:
+        """Settings for ``teacher`` with the loss settings of a ``DistillConfig`` section, and the prepared
+        ``unlabeled`` pool (``batch``: the student's, whose half is the pool's default batch)."""
+        own = {
+            f.name: getattr(dc, f.name)
+            for f in fields(cls)
+            if f.name not in ("teacher", "unlabeled", "unlabeled_batch")
+        }
+        pool = (
+            {"unlabeled": str(unlabeled), "unlabeled_batch": dc.unlabeled_batch or max(1, batch // 2)}
+            if unlabeled
+            else {}
+        )
+        return cls(teacher=str(teacher), **own, **pool)
 
 
 def neck_channels(model: nn.Module) -> list[int]:
@@ -69,6 +86,17 @@ def _head_dict(out) -> dict:
         out = out[1]
     if isinstance(out, dict) and "one2many" in out:
         out = out["one2many"]
+    return out
+
+
+def _first(out, n: int):
+    """The first ``n`` images of a head's output (tensors, and lists of them, batch first)."""
+    if isinstance(out, torch.Tensor):
+        return out[:n]
+    if isinstance(out, dict):
+        return {k: _first(v, n) for k, v in out.items()}
+    if isinstance(out, (list, tuple)):
+        return type(out)(_first(v, n) for v in out)
     return out
 
 
@@ -98,14 +126,16 @@ class YoloKD:
         self.terms = [(n, getattr(s, n), make(s, student, teacher)) for n, make in KD_TERMS.items() if getattr(s, n)]
         self.label = "+".join(n for n, _, _ in self.terms)
 
-    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, bs: int, scale: float):
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, n: int, scale: float):
+        """``n``: the labeled images (the first ones; the rest, from the unlabeled pool, are distilled on only)."""
         weight = anchor_weights(teacher, fg_mask, self.s.weighting)
         kd_total = det_loss.new_zeros(())
         for name, w, term in self.terms:
             value = term(student, teacher, weight)
             items[f"kd_{name}"] = value.detach()
             kd_total = kd_total + w * value
-        return torch.cat([det_loss * bs, (scale * kd_total * bs).view(1)])
+        # like the detection loss, a sum over images: a pool image counts as much as a labeled one
+        return torch.cat([det_loss * n, (scale * kd_total * student["boxes"].shape[0]).view(1)])
 
 
 class NaiveKD:
@@ -118,10 +148,10 @@ class NaiveKD:
         self.alpha = s.naive_alpha
         self.terms = [("naive", s.naive_alpha, NaiveLogitKD(s.naive_temperature))]
 
-    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, bs: int, scale: float):
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, n: int, scale: float):
         kd = self.terms[0][2](student, teacher)
         items["kd_naive"] = kd.detach()
-        return torch.cat([(1 - self.alpha) * det_loss * bs, (self.alpha * kd).view(1)])
+        return torch.cat([(1 - self.alpha) * det_loss * n, (self.alpha * kd).view(1)])
 
 
 KD_LOSSES: dict[str, type] = {"yolo": YoloKD, "naive": NaiveKD}
@@ -168,7 +198,10 @@ class DistillCriterion:
 
     def __call__(self, preds, batch: dict) -> tuple[torch.Tensor, dict]:
         student = _head_dict(self.det.parse_output(preds))
-        (fg_mask, *_), det_loss, items = self.det.get_assigned_targets_and_loss(student, batch)
+        # images past the first n_labeled come from the unlabeled pool: no detection loss there, distillation only
+        n = batch.get("n_labeled", student["boxes"].shape[0])
+        labeled = _first(student, n)
+        (fg_mask, *_), det_loss, items = self.det.get_assigned_targets_and_loss(labeled, batch)
         teacher = self._teacher_forward(batch["img"])
         if teacher["scores"].shape != student["scores"].shape:
             raise RuntimeError(
@@ -176,7 +209,7 @@ class DistillCriterion:
                 f"{tuple(student['scores'].shape)}: same classes, strides and image size are required"
             )
         scale = kd_scale(self.s.schedule, self.epoch, self.epochs)
-        total = self.loss(student, teacher, fg_mask, det_loss, items, student["boxes"].shape[0], scale)
+        total = self.loss(student, teacher, fg_mask, det_loss, items, n, scale)
         return total, items
 
 
@@ -199,10 +232,34 @@ class DistillationTrainer(DetectionTrainer):
         super().__init__(cfg, overrides, _callbacks)
         self.kd = self.settings
         self.kd_criterion: DistillCriterion | None = None
-        # A DDP worker is rebuilt with the parent's callbacks, which already hold these two
-        for event, hook in (("on_pretrain_routine_end", _attach_criterion), ("on_train_epoch_start", _set_epoch)):
+        self.pool_loader, self._pool = None, None
+        # A DDP worker is rebuilt with the parent's callbacks, which already hold these
+        hooks = (
+            ("on_pretrain_routine_end", _attach_criterion),
+            ("on_pretrain_routine_end", _build_pool_loader),
+            ("on_train_epoch_start", _set_epoch),
+        )
+        for event, hook in hooks:
             if hook not in self.callbacks[event]:
                 self.add_callback(event, hook)
+
+    def preprocess_batch(self, batch: dict) -> dict:
+        # Pool images join the labeled batch (before multi-scale, so both get the same size): one forward of the
+        # student, whose BatchNorm statistics then see the deployment domain too; the criterion splits them
+        if self._pool is not None:
+            extra = next(self._pool)["img"]
+            batch["n_labeled"] = batch["img"].shape[0]
+            batch["img"] = torch.cat([batch["img"], extra])
+        return super().preprocess_batch(batch)
+
+    def _close_dataloader_mosaic(self):
+        super()._close_dataloader_mosaic()
+        if self.pool_loader is not None:  # the pool's augmentation follows the labeled set's
+            dataset = self.pool_loader.dataset
+            dataset.mosaic = False
+            dataset.close_mosaic(hyp=copy(self.args))
+            self.pool_loader.reset()
+            self._pool = _cycle(self.pool_loader)
 
     def build_optimizer(self, model, *args, **kwargs):
         # The criterion (with its trainable adapters) must exist before the optimizer is built;
@@ -231,6 +288,21 @@ class DistillationTrainer(DetectionTrainer):
         super().optimizer_step()
 
 
+def _cycle(loader):
+    while True:
+        yield from loader
+
+
+def _build_pool_loader(trainer: DistillationTrainer) -> None:
+    """The unlabeled pool's loader: the training set's augmentation, ``unlabeled_batch`` images a step."""
+    if not trainer.kd.unlabeled:
+        return
+    rank = int(os.environ.get("LOCAL_RANK", -1))
+    batch = max(1, trainer.kd.unlabeled_batch // max(trainer.world_size, 1))
+    trainer.pool_loader = trainer.get_dataloader(trainer.kd.unlabeled, batch_size=batch, rank=rank, mode="train")
+    trainer._pool = _cycle(trainer.pool_loader)
+
+
 def _attach_criterion(trainer: DistillationTrainer) -> None:
     unwrap_model(trainer.model).criterion = trainer.kd_criterion
 
@@ -245,26 +317,36 @@ def run_stage(ctx: StageContext) -> StageResult:
     teacher = ctx.inputs["teacher"].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
     check_teacher(teacher, data_yaml)  # before any training starts, not in the middle of its set-up
-    settings = DistillSettings.from_config(teacher, dc)
+    pool = prepare(ctx.cfg, ctx.out / "pool", ctx.progress) if dc.unlabeled else None
+    settings = DistillSettings.from_config(teacher, dc, pool, sc.batch)
     model = check_model_source(sc.model, "student.model")
     box: dict = {}
-    _, metrics = train(
-        model,
-        sc,
-        ctx.cfg,
-        data_yaml,
-        ctx.out,
-        f"distill {Path(model).stem}",
-        trainer=DistillationTrainer.configured(settings),
-        on_trainer=lambda t: box.setdefault("trainer", t),
-    )
+    try:
+        _, metrics = train(
+            model,
+            sc,
+            ctx.cfg,
+            data_yaml,
+            ctx.out,
+            f"distill {Path(model).stem}",
+            trainer=DistillationTrainer.configured(settings),
+            on_trainer=lambda t: box.setdefault("trainer", t),
+        )
+    finally:
+        if pool is not None:  # links to the user's images, or generated ones: made again from the config
+            shutil.rmtree(pool.parent, ignore_errors=True)
     criterion = box["trainer"].kd_criterion
     times = criterion.teacher_ms
     metrics["teacher_forward_ms"] = median(times[len(times) // max(sc.epochs, 1) :] or times)
+    label = criterion.loss.label
+    if pool is not None:
+        metrics["unlabeled_images"] = box["trainer"].pool_loader and len(box["trainer"].pool_loader.dataset)
+        label += f", {metrics['unlabeled_images']} unlabeled images ({settings.unlabeled_batch} a step)"
+    kd = {k: v for k, v in asdict(settings).items() if k not in ("teacher", "unlabeled")}
     return StageResult(
         {"model": "model.pt"},
-        {**metrics, "kd": {k: v for k, v in asdict(settings).items() if k != "teacher"}},
-        summary(f"{Path(model).stem} {metrics['epochs']} epochs with {criterion.loss.label}", metrics),
+        {**metrics, "kd": kd, "unlabeled": dc.unlabeled},
+        summary(f"{Path(model).stem} {metrics['epochs']} epochs with {label}", metrics),
     )
 
 

@@ -38,11 +38,17 @@ def anchor_weights(teacher: dict, fg_mask, mode: str):
     """The per-anchor weight (B, A) of the distillation terms under weighting ``mode`` (see ``WEIGHTINGS``).
 
     ``teacher`` is the teacher's head dict (``scores``: (B, nc, A) logits); without an assigner
-    mask (``fg_mask`` None) every mode falls back to the teacher's confidence.
+    mask (``fg_mask`` None) every mode falls back to the teacher's confidence, and so do the images past
+    ``fg_mask``'s (B', A) rows (unlabeled images: there is no assigner where there are no labels).
     """
     pick = _pick(WEIGHTINGS, mode, "anchor weighting")
     conf = teacher["scores"].float().sigmoid().amax(1)
-    return conf if fg_mask is None else pick(conf, fg_mask.float())
+    if fg_mask is None:
+        return conf
+    n = fg_mask.shape[0]
+    weight = conf.clone()
+    weight[:n] = pick(conf[:n], fg_mask.float())
+    return weight
 
 
 def kd_scale(schedule: str, epoch: int, epochs: int) -> float:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,17 +31,20 @@ from yolopress import ui
 from yolopress.compress.finetune import fine_tune, starting_point
 from yolopress.compress.qat import QuantNoise, prepare, quantized_layers, quiet_modelopt, weight_range
 from yolopress.config import ConfigError, PipelineConfig
+from yolopress.data import pool as unlabeled_pool
 from yolopress.data.batches import letterboxed_batches
 from yolopress.stage import StageContext, StageResult
 
 AGREEMENT_IMAGES = 16  # validation images on which the INT8 artifact is compared with the fake-quantized model
 
 
-def images(data_yaml: Path, imgsz: int, n: int, batch: int, split: str = "train") -> list[torch.Tensor]:
-    """``n`` letterboxed images of ``split`` as float batches in [0, 1]."""
-    found = letterboxed_batches(data_yaml, imgsz, batch, math.ceil(n / batch), split)
+def images(
+    data_yaml: Path, imgsz: int, n: int, batch: int, split: str = "train", folder: Path | None = None
+) -> list[torch.Tensor]:
+    """``n`` letterboxed images of ``split`` (or of ``folder``) as float batches in [0, 1]."""
+    found = letterboxed_batches(data_yaml, imgsz, batch, math.ceil(n / batch), split, folder)
     if not found:
-        raise ConfigError(f"no {split} images in {data_yaml}: INT8 calibration needs some")
+        raise ConfigError(f"no {split} images in {folder or data_yaml}: INT8 calibration needs some")
     return list((torch.cat([b["img"] for b in found])[:n].float() / 255).split(batch))
 
 
@@ -164,8 +168,14 @@ def run_stage(ctx: StageContext) -> StageResult:
     qc, imgsz = ctx.cfg.qat, ctx.cfg.imgsz
     start = starting_point(ctx, qc.teacher, "fp32", verify_teacher=qc.epochs > 0)
     source, src, data_yaml, teacher = start.source, start.model, start.data_yaml, start.teacher
-    calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)
-    ui.info(f"qat: {source} student, {sum(len(b) for b in calib)} calibration images, targets {qc.targets}")
+    if qc.calib == "unlabeled":  # ranges set on images from where the model will run
+        with tempfile.TemporaryDirectory(dir=ctx.out) as work:
+            pool = unlabeled_pool.prepare(ctx.cfg, Path(work) / "pool", ctx.progress)
+            calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch, folder=pool)
+    else:
+        calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)
+    n_calib = sum(len(b) for b in calib)
+    ui.info(f"qat: {source} student, {n_calib} calibration images ({qc.calib}), targets {qc.targets}")
     targets, outputs = {}, {}
     for target in qc.targets:
         with quiet_modelopt():
@@ -178,4 +188,5 @@ def run_stage(ctx: StageContext) -> StageResult:
         val = f", val mAP50-95 {rec['val_map50_95']:.3f}" if "val_map50_95" in rec else ""
         parts.append(f"{target} ({rec['qdq_pairs']} Q/DQ, {rec['weight_range']}-grid weights{val})")
     metrics = {"source": source, "teacher": qc.teacher if qc.epochs else None, "mode": mode, "targets": targets}
+    metrics["calibration"] = {"images": n_calib, "from": qc.calib}
     return StageResult(outputs, metrics, f"INT8 {source}, {mode}: " + ", ".join(parts))

@@ -18,6 +18,15 @@ class DatasetError(ValueError):
     """A dataset problem, with the files at fault and how to fix them."""
 
 
+def folder_images(folder: Path, what: str) -> list[Path]:
+    """The images in ``folder`` (any depth), sorted; an error naming ``what`` (the setting) if there are none."""
+    found = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not found:
+        suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+        raise DatasetError(f"{what}: {folder} holds no images ({suffixes}); put images there or change {what}")
+    return found
+
+
 @dataclass(frozen=True)
 class DataSpec:
     yaml_path: Path

@@ -262,6 +262,19 @@ def generate_pretrain(out: Path, spec: SynthSpec, overwrite: bool = False, progr
     return _generate(out, spec, splits, PRETRAIN_CLASS_NAMES, overwrite, progress)
 
 
+def generate_unlabeled(out: Path, spec: SynthSpec, n: int, progress=None) -> Path:
+    """Write ``n`` images of the test split's domain, without labels, to ``out`` (atomically): the demo's pool of
+    "images from where the model will run". Their random stream (split id 3) is not the test split's (2), so no
+    test image, and no test label, is in the pool."""
+    tick = progress or (lambda k: None)
+    with atomic_dir(Path(out)) as tmp:
+        for i in range(n):
+            img, _ = render_image(np.random.default_rng([spec.seed, 3, i]), spec.imgsz, TEST_DOMAIN, CLASS_NAMES)
+            cv2.imwrite(str(tmp / f"{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
+            tick(1)
+    return Path(out)
+
+
 def _generate(out: Path, spec: SynthSpec, splits, names, overwrite: bool, progress) -> Path:
     out = Path(out)
     if out.exists() and not overwrite:

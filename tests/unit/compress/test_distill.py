@@ -147,3 +147,23 @@ def test_loss_names_in_the_config_are_the_table_of_losses():
 
 def pair_models():
     return tiny_model("p", 0).train(), tiny_model("p", 1).eval()
+
+
+def test_unlabeled_images_get_distillation_only(pair):
+    """Pool images (past ``n_labeled``) leave the detection loss as it was and add to the distillation term."""
+    student, teacher = pair
+    b = batch()
+    pooled = dict(b, img=torch.cat([b["img"], torch.rand(3, 3, 64, 64, generator=torch.Generator().manual_seed(1))]))
+    pooled["n_labeled"] = 2
+    student.eval()  # BatchNorm from its running statistics: a labeled image's outputs do not depend on the others
+    try:
+        with torch.no_grad():
+            det_alone = student.init_criterion()(student(b["img"]), b)[0]
+            crit = DistillCriterion(student, teacher, DistillSettings(teacher="t.pt"), epochs=3)
+            plain = crit(student(b["img"]), b)[0]
+            with_pool = crit(student(pooled["img"]), pooled)[0]
+    finally:
+        student.train()
+    assert torch.allclose(with_pool[:3], det_alone, rtol=1e-4)  # box, cls, dfl: the labeled images only
+    assert torch.allclose(plain[:3], det_alone, rtol=1e-4)
+    assert with_pool[3] > plain[3]  # five images distilled instead of two
