@@ -181,13 +181,17 @@ class DistillConfig(_Section):
 class PruneConfig(_Section):
     """Channel pruning of the distilled student (or the native one), then recovery fine-tuning (docs/pruning.md).
 
-    The target is ``macs`` (share of MACs to remove) or ``latency_ms`` (model-only p50 on ``runtime``
-    at batch 1, on this machine); with neither, 30% of the MACs.
+    The target is one of ``macs`` (share of MACs to remove), ``latency_ms`` (model-only p50 on
+    ``runtime`` at batch 1, on this machine) or ``speedup`` (the unpruned student's p50 over the
+    pruned one's, both timed here in one run); with none, 30% of the MACs. Latency is timed at
+    ``latency_imgsz``, by default the deployment size (the largest of ``bench.imgsz``).
     """
 
     macs: float | None = Field(None, gt=0, le=0.9)
     latency_ms: float | None = Field(None, gt=0)
+    speedup: float | None = Field(None, gt=1)  # a ratio, so the same setting means the same on any machine
     runtime: Literal["onnxruntime", "openvino"] = "onnxruntime"  # where a latency target is measured
+    latency_imgsz: int | None = Field(None, ge=32)  # null: the deployment size (largest bench size; 640 by default)
     importance: _choice(IMPORTANCE) = "magnitude"
     round_to: int | None = Field(8, ge=1)  # channel counts stay multiples of this (fast kernels); null: exact
     taylor_batches: int = Field(2, ge=1)  # training batches whose loss gradients score channels (taylor)
@@ -197,15 +201,29 @@ class PruneConfig(_Section):
     lr0: float = Field(0.001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
     teacher: Literal["teacher", "student", "none"] = "teacher"  # distil from the teacher, the unpruned student, or not
 
+    @field_validator("latency_imgsz")
+    @classmethod
+    def _stride(cls, v: int | None) -> int | None:
+        if v is not None and v % 32:
+            raise ValueError(f"prune.latency_imgsz {v}: a multiple of 32 (the model stride); try {round(v / 32) * 32}")
+        return v
+
     @model_validator(mode="after")
     def _one_target(self) -> PruneConfig:
-        if self.macs is not None and self.latency_ms is not None:
+        set_ = [k for k in ("macs", "latency_ms", "speedup") if getattr(self, k) is not None]
+        if len(set_) > 1:
             raise ValueError(
-                "set one pruning target (prune.macs: share of MACs to remove, or prune.latency_ms), the other to null"
+                f"set one pruning target (prune.macs: share of MACs to remove, prune.latency_ms, or prune.speedup), "
+                f"not {' and '.join(set_)}: the others to null"
             )
-        if self.macs is None and self.latency_ms is None:
+        if not set_:
             object.__setattr__(self, "macs", 0.3)  # bypasses validate_assignment, which would recurse
         return self
+
+    @property
+    def timed(self) -> bool:
+        """Whether the target is a latency (so the stage times models)."""
+        return self.latency_ms is not None or self.speedup is not None
 
 
 class QatConfig(_Section):
@@ -446,6 +464,13 @@ class PipelineConfig(_Section):
     def for_seed(self, seed: int) -> PipelineConfig:
         """This config for one student seed (the teacher keeps ``seed``)."""
         return self.model_copy(update={"seeds": [seed]})
+
+    def prune_latency_imgsz(self) -> int:
+        """The input size a pruning latency target is timed at: ``prune.latency_imgsz``, or the deployment size
+        (the largest size the bench times), or the training size where there is no bench."""
+        if self.prune is not None and self.prune.latency_imgsz is not None:
+            return self.prune.latency_imgsz
+        return max(self.bench.sizes(self.imgsz)) if self.bench is not None else self.imgsz
 
     def control_budget(self) -> dict[str, int]:
         """The epochs the deployed chain trains its student, stage by stage: what ``control`` trains for.

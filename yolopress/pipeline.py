@@ -102,6 +102,14 @@ def _teacher_key(cfg: PipelineConfig) -> dict:
     return {"imgsz": cfg.imgsz, "seed": cfg.seed}
 
 
+def _prune_key(cfg: PipelineConfig) -> dict:
+    """A latency target's result depends on where it was timed: threads and input size."""
+    if not cfg.prune.timed:
+        return {**_train_key(cfg), "threads": None}
+    threads = cfg.bench.threads if cfg.bench else None
+    return {**_train_key(cfg), "threads": threads, "latency_imgsz": cfg.prune_latency_imgsz()}
+
+
 def _qat_key(cfg: PipelineConfig) -> dict:
     """INT8 artifacts of any shape; the OpenVINO weight grid as resolved on this CPU (auto follows the CPU)."""
     grid = cfg.qat.openvino_weight_grid()
@@ -145,7 +153,7 @@ STAGES: tuple[Stage, ...] = (
         "yolopress.compress.prune_stage:run_stage",
         lambda c: None if c.prune is None else {"prune": c.prune, "student": c.student, "distill": c.distill},
         ("data", "teacher", "native", "distill"),
-        extra_key=lambda c: {**_train_key(c), "threads": c.bench.threads if c.bench and c.prune.latency_ms else None},
+        extra_key=_prune_key,
     ),
     Stage(
         "qat",

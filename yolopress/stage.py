@@ -89,7 +89,13 @@ NOT_IN_KEY = frozenset({"cache", "guard"})
 
 # Settings added after results were cached, at the value that does what those results did: left out of the keys
 # (and of the evidence study's), so that adding them retrains nothing
-NEUTRAL: dict[str, Any] = {"unlabeled": None, "unlabeled_batch": None, "calib": "train"}
+NEUTRAL: dict[str, Any] = {
+    "unlabeled": None,
+    "unlabeled_batch": None,
+    "calib": "train",
+    "speedup": None,
+    "latency_imgsz": None,
+}
 
 
 def drop_neutral(dump: Any) -> Any:

@@ -177,23 +177,40 @@ def test_pruned_checkpoint_reloads_with_ultralytics_and_exports_to_onnx(tmp_path
     np.testing.assert_allclose(y, ref, rtol=1e-3, atol=1e-2)
 
 
-def test_latency_target_bisects_to_the_smallest_share_that_meets_it(tmp_path, monkeypatch):
-    """The search logic, with a fake latency of 10 ms x remaining MACs share (real timings are a benchmark's job)."""
+@pytest.fixture
+def fake_latency(tmp_path, monkeypatch):
+    """A student whose latency is 10 ms x its remaining MACs share x (timed size / 64)^2, and that cannot lose more
+    than 75% of its MACs: the search logic without real timings (those are a benchmark's job). Returns the source
+    checkpoint and the sizes it was timed at."""
     import json
 
     import yolopress.compress.prune_stage as stage
 
     def fake_prune(src, dest, macs_target, imgsz, round_to=None):
+        assert imgsz == IMGSZ  # MACs shares are counted at the training size, whatever size is timed
         if macs_target < 0.2 * 1000:
             raise PruneError("too much", reachable=0.75)
         dest.write_text(json.dumps(macs_target / 1000))
 
+    timed: list[int] = []
+
+    def fake_measure(pt, runtime, imgsz, threads, work):
+        timed.append(imgsz)
+        return 10 * json.loads(Path(pt).read_text()) * (imgsz / 64) ** 2
+
     monkeypatch.setattr(stage, "load_model", lambda src: None)
     monkeypatch.setattr(stage, "count_macs", lambda model, imgsz: (1000, 0))
     monkeypatch.setattr(stage, "prune_checkpoint", fake_prune)
+    monkeypatch.setattr(stage, "measure_latency", fake_measure)
     src = tmp_path / "src.pt"
     src.write_text("1.0")
-    monkeypatch.setattr(stage, "measure_latency", lambda pt, *a: 10 * json.loads(Path(pt).read_text()))
+    return src, timed
+
+
+def test_latency_target_bisects_to_the_smallest_share_that_meets_it(tmp_path, fake_latency):
+    import yolopress.compress.prune_stage as stage
+
+    src, _ = fake_latency
     ratio, probes = ratio_for_latency(src, PruneConfig(latency_ms=6.0), IMGSZ, None, tmp_path / "work")
     assert probes["0.000"] == pytest.approx(10.0)
     assert probes["0.750"] == pytest.approx(2.5)  # 90% was out of reach: the reachable share was probed instead
@@ -203,6 +220,36 @@ def test_latency_target_bisects_to_the_smallest_share_that_meets_it(tmp_path, mo
     assert ratio_for_latency(src, PruneConfig(latency_ms=11.0), IMGSZ, None, tmp_path / "w2")[0] == 0.0
     with pytest.raises(PruneError, match=r"latency_ms=2.0: even with 75% fewer MACs .* 2.50 ms on onnxruntime"):
         ratio_for_latency(src, PruneConfig(latency_ms=2.0), IMGSZ, None, tmp_path / "w3")
+
+
+def test_speedup_target_is_timed_at_the_deployment_size_against_the_unpruned_model(tmp_path, fake_latency):
+    src, timed = fake_latency
+    ratio, probes = ratio_for_latency(src, PruneConfig(speedup=2.0), IMGSZ, None, tmp_path / "w", timed_imgsz=640)
+    assert set(timed) == {640}  # every probe at the deployment size
+    assert probes["0.000"] == pytest.approx(1000.0)  # the unpruned model, at 640 px: 100x the 64 px time
+    assert 0.5 <= ratio <= 0.5 + 0.75 / 64  # half the MACs is 2x here: the smallest share found that meets it
+    with pytest.raises(PruneError, match=r"speedup=5.0: even with 75% fewer MACs .* at 640 px .* at most 4.00x"):
+        ratio_for_latency(src, PruneConfig(speedup=5.0), IMGSZ, None, tmp_path / "w2", timed_imgsz=640)
+
+
+def test_one_pruning_target_and_where_it_is_timed():
+    from yolopress.config import PipelineConfig
+
+    with pytest.raises(ValueError, match="not macs and speedup"):
+        PruneConfig(macs=0.3, speedup=2.0)
+    with pytest.raises(ValueError, match="not latency_ms and speedup"):
+        PruneConfig(latency_ms=3.0, speedup=2.0)
+    with pytest.raises(ValueError, match="greater than 1"):
+        PruneConfig(speedup=1.0)
+    with pytest.raises(ValueError, match="multiple of 32"):
+        PruneConfig(speedup=2.0, latency_imgsz=600)
+    assert PruneConfig().macs == 0.3 and not PruneConfig().timed and PruneConfig(speedup=1.5).timed
+    base = {"data": {"synth": {}}, "prune": {"speedup": 2.0}, "native": {}}
+    assert PipelineConfig.model_validate(base).prune_latency_imgsz() == 640  # the bench's default deployment size
+    assert PipelineConfig.model_validate({**base, "bench": {"imgsz": [320, 960]}}).prune_latency_imgsz() == 960
+    assert PipelineConfig.model_validate({**base, "bench": None}).prune_latency_imgsz() == 128  # the training size
+    explicit = {**base, "prune": {"speedup": 2.0, "latency_imgsz": 320}}
+    assert PipelineConfig.model_validate(explicit).prune_latency_imgsz() == 320
 
 
 def test_kept_channels_round_to_multiples_and_never_empty():
