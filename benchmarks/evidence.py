@@ -114,6 +114,12 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.unlabeled=synth"),
         vs=("native", "control", "distill"),
     ),
+    "distill_crosskd": Arm(
+        "CrossKD instead of prediction mimicking: cross=1, cls=0, ld=0 (cwd kept)",
+        stage="distill",
+        overrides=(*_OFF, "distill.cross=1", "distill.cls=0", "distill.ld=0"),
+        vs=("native", "control", "distill"),
+    ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),

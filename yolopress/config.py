@@ -147,6 +147,7 @@ class DistillConfig(_Section):
     cls: float = Field(1.0, ge=0)  # weight of sigmoid-score (classification) distillation
     ld: float = Field(1.0, ge=0)  # weight of DFL localisation distillation
     cwd: float = Field(1.0, ge=0)  # weight of channel-wise feature distillation on P3-P5
+    cross: float = Field(0.0, ge=0)  # weight of CrossKD: the student's head features through the teacher's head
     cls_temperature: float = Field(1.0, gt=0)
     ld_temperature: float = Field(2.0, gt=0)
     cwd_tau: float = Field(1.0, gt=0)

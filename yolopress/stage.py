@@ -93,6 +93,7 @@ NEUTRAL: dict[str, Any] = {
     "unlabeled": None,
     "unlabeled_batch": None,
     "calib": "train",
+    "cross": 0.0,
     "speedup": None,
     "latency_imgsz": None,
 }

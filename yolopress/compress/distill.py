@@ -32,7 +32,7 @@ from ultralytics.utils import DEFAULT_CFG
 from ultralytics.utils.torch_utils import unwrap_model
 
 from yolopress.compress.kd_weights import anchor_weights, kd_scale
-from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, LocalizationKD, NaiveLogitKD
+from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, CrossHeadKD, LocalizationKD, NaiveLogitKD
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
 from yolopress.data.pool import prepare
@@ -47,6 +47,7 @@ class DistillSettings:
     cls: float = 1.0
     ld: float = 1.0
     cwd: float = 1.0
+    cross: float = 0.0  # CrossKD: the student's head features through the teacher's head
     cls_temperature: float = 1.0
     ld_temperature: float = 2.0
     cwd_tau: float = 1.0
@@ -114,6 +115,9 @@ KD_TERMS: dict[str, Callable[[DistillSettings, nn.Module, nn.Module], nn.Module]
     "cls": lambda s, student, teacher: ClassificationKD(s.cls_temperature),
     "ld": lambda s, student, teacher: LocalizationKD(student.model[-1].reg_max, s.ld_temperature),
     "cwd": lambda s, student, teacher: ChannelWiseKD(neck_channels(student), neck_channels(teacher), s.cwd_tau),
+    "cross": lambda s, student, teacher: CrossHeadKD(
+        student.model[-1], teacher.model[-1], s.cls_temperature, s.ld_temperature
+    ),
 }
 
 

@@ -9,10 +9,13 @@ the neck maps P3-P5) and a per-anchor weight (B, A) (:mod:`yolopress.compress.kd
   divided by the sum of the weights, feature losses are means over channels and images of
   distributions over space.
 
+``CrossHeadKD`` distils through the teacher's head instead of onto the student's predictions.
 ``NaiveLogitKD`` is the control: the softmax logit KD users write first, which fails on YOLO.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 import torch.nn.functional as F
@@ -87,6 +90,79 @@ class ChannelWiseKD(nn.Module):
             )
             losses.append(kl.sum(2).mean() * self.tau**2)
         return torch.stack(losses).mean()
+
+
+def _adapter(student_channels: int, teacher_channels: int) -> nn.Module:
+    return nn.Identity() if student_channels == teacher_channels else nn.Conv2d(student_channels, teacher_channels, 1)
+
+
+def _first_block_channels(branch: nn.Sequential) -> int:
+    """Output channels of the first block of a head branch (a Conv, or a Sequential ending in one)."""
+    convs = [m for m in branch[0].modules() if isinstance(m, nn.Conv2d)]
+    return int(convs[-1].out_channels)
+
+
+@contextlib.contextmanager
+def _batchnorm_stats_kept(module: nn.Module):
+    """BatchNorm in ``module`` normalises with batch statistics as in training, but leaves its running statistics
+    alone: a second pass over the same batch must not count it twice."""
+    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None) for m in norms]
+    for m in norms:
+        m.momentum = 0.0  # running = (1 - 0) * running + 0 * batch
+    try:
+        yield
+    finally:
+        for m, (momentum, tracked) in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+
+
+class CrossHeadKD(nn.Module):
+    """CrossKD (Wang et al., "CrossKD: Cross-Head Knowledge Distillation for Object Detection", 2023).
+
+    The student's head features after the first block of each branch (box and class, every level)
+    run through the rest of the *teacher's* head; those cross-head predictions learn the teacher's
+    scores (Bernoulli KL) and DFL boxes (LD). The student's own predictions then learn from the
+    labels alone, so the two targets no longer pull one output two ways, while the teacher's
+    knowledge still reaches the student's shared layers. Where the widths differ (YOLO11n's class
+    branch is half as wide as YOLO11s'), a trainable 1x1 adapter maps them; it is not part of the
+    student and is never exported.
+    """
+
+    def __init__(self, student_head: nn.Module, teacher_head: nn.Module, cls_t: float = 1.0, ld_t: float = 2.0):
+        super().__init__()
+        if len(student_head.cv2) != len(teacher_head.cv2):
+            raise ValueError(f"student head has {len(student_head.cv2)} levels, teacher {len(teacher_head.cv2)}")
+        self._heads = (student_head, teacher_head)  # a tuple: neither becomes a submodule (nor its parameters ours)
+        self.box_adapters = nn.ModuleList(
+            _adapter(_first_block_channels(s), _first_block_channels(t))
+            for s, t in zip(student_head.cv2, teacher_head.cv2, strict=True)
+        )
+        self.cls_adapters = nn.ModuleList(
+            _adapter(_first_block_channels(s), _first_block_channels(t))
+            for s, t in zip(student_head.cv3, teacher_head.cv3, strict=True)
+        )
+        self.cls = ClassificationKD(cls_t)
+        self.ld = LocalizationKD(teacher_head.reg_max, ld_t)
+
+    def cross(self, feats: list[torch.Tensor]) -> dict:
+        """The cross-head outputs (``scores``, ``boxes``, shaped like the head's) for the student's neck maps."""
+        student, teacher = self._heads
+        dtype = next(teacher.parameters()).dtype
+        bs, boxes, scores = feats[0].shape[0], [], []
+        with _batchnorm_stats_kept(student):
+            for i, x in enumerate(feats):
+                box = self.box_adapters[i](student.cv2[i][0](x))
+                cls = self.cls_adapters[i](student.cv3[i][0](x))
+                boxes.append(teacher.cv2[i][1:](box.to(dtype)).float().view(bs, 4 * teacher.reg_max, -1))
+                scores.append(teacher.cv3[i][1:](cls.to(dtype)).float().view(bs, teacher.nc, -1))
+        return {"boxes": torch.cat(boxes, -1), "scores": torch.cat(scores, -1)}
+
+    def forward(self, student: dict, teacher: dict, weight: torch.Tensor) -> torch.Tensor:
+        cross = self.cross(student["feats"])
+        return self.cls(cross, teacher, weight) + self.ld(cross, teacher, weight)
 
 
 class NaiveLogitKD(nn.Module):

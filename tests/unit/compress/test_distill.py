@@ -167,3 +167,58 @@ def test_unlabeled_images_get_distillation_only(pair):
     assert torch.allclose(with_pool[:3], det_alone, rtol=1e-4)  # box, cls, dfl: the labeled images only
     assert torch.allclose(plain[:3], det_alone, rtol=1e-4)
     assert with_pool[3] > plain[3]  # five images distilled instead of two
+
+
+def test_crosskd_through_the_teachers_own_head_is_zero_and_trains_only_the_first_head_block():
+    """A student that is the teacher: the cross-head outputs are the teacher's, so CrossKD is 0; its gradient
+    reaches the student's first head block (and what feeds it), never the rest of the student's head or the
+    teacher; the second pass leaves the student's BatchNorm statistics alone."""
+    from yolopress.compress.losses import CrossHeadKD
+
+    teacher = tiny_model("n", 1).eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = tiny_model("n", 1).eval()  # same weights; eval: BatchNorm as in the teacher
+    b = batch()
+    term = CrossHeadKD(student.model[-1], teacher.model[-1])
+    assert not list(term.parameters())  # same widths: no adapters
+    t_out = teacher(b["img"])[1]
+    s_out = student(b["img"])[1]
+    weight = torch.ones(t_out["scores"].shape[0], t_out["scores"].shape[2])
+    cross = term.cross(s_out["feats"])
+    torch.testing.assert_close(cross["scores"], t_out["scores"].float())
+    torch.testing.assert_close(cross["boxes"], t_out["boxes"].float())
+    assert term(s_out, t_out, weight).abs().item() < 1e-5
+
+    student.train()
+    head = student.model[-1]
+    norms = [m for m in head.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    s_out = student(b["img"])  # the student's own forward updates its statistics once ...
+    stats = [m.running_mean.clone() for m in norms]
+    student.zero_grad()
+    term(s_out, {k: v + 0.5 for k, v in t_out.items() if k != "feats"}, weight).backward()
+    for m, before in zip(norms, stats, strict=True):  # ... the cross pass not again
+        torch.testing.assert_close(m.running_mean, before)
+    first = {id(p) for branch in (*head.cv2, *head.cv3) for p in branch[0].parameters()}
+    rest = {id(p) for branch in (*head.cv2, *head.cv3) for p in branch[1:].parameters()}
+    grads = {id(p): p.grad for p in student.parameters()}
+    assert all(grads[i] is not None and grads[i].abs().sum() > 0 for i in first)
+    assert all(grads[i] is None for i in rest)  # the student's own predictions learn from the labels only
+    assert grads[id(student.model[0].conv.weight)] is not None  # the backbone learns from the teacher's head
+    assert all(p.grad is None for p in teacher.parameters())
+
+
+def test_crosskd_adapts_widths_and_joins_the_loss(pair):
+    student, teacher = pair  # YOLO11 pico -> nano: the class branch widths differ
+    settings = DistillSettings(teacher="t.pt", cls=0.0, ld=0.0, cwd=0.0, cross=1.0)
+    crit = DistillCriterion(student, teacher, settings, epochs=1)
+    assert [n for n, _, _ in crit.terms] == ["cross"]
+    adapters = crit.terms[0][2]
+    assert crit.parameters() and all(p is not q for p in crit.parameters() for q in student.parameters())
+    assert any(isinstance(a, torch.nn.Conv2d) for a in adapters.cls_adapters)
+    student.zero_grad()
+    b = batch()
+    total, items = crit(student(b["img"]), b)
+    total.sum().backward()
+    assert set(items) == {"box_loss", "cls_loss", "dfl_loss", "kd_cross"} and torch.isfinite(items["kd_cross"])
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in crit.parameters())
