@@ -44,7 +44,7 @@ from yolopress.bench.evidence_doc import CLAIMS, TABLE, claims, replace_block, t
 from yolopress.bench.stats import mean_std, paired
 from yolopress.config import PipelineConfig, load_config
 from yolopress.io import hash_json, write_json, write_text
-from yolopress.pipeline import Pipeline
+from yolopress.pipeline import STAGES, Pipeline
 from yolopress.stage import drop_neutral
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -197,7 +197,7 @@ class Study:
         return self.main_records(self.cfg.student_seeds[0], "data")["data"].path("data_yaml")
 
     # -- producing one (arm, seed) ---------------------------------------------------------------------------
-    def main_records(self, seed: int, until: str) -> dict:
+    def main_records(self, seed: int, until: str | tuple[str, ...]) -> dict:
         pipe = Pipeline(self.cfg, self.runs_dir)
         pipe.run(until=until, seeds=[seed])
         return pipe.seed_records[seed]
@@ -207,8 +207,9 @@ class Study:
         if not arm.overrides:
             records = self.main_records(seed, arm.stage)
         else:
-            # the main chain first (what the variant starts from), then its finished stages linked in
-            self.main_records(seed, arm.stage)
+            # the main chain's stages that the variant's stage reads first (not that stage: the variant trains its
+            # own), then its finished stages linked in
+            self.main_records(seed, next(s.reads for s in STAGES if s.name == arm.stage))
             pipe = Pipeline(self.arm_config(name), self.runs_dir)
             _link_stages(Pipeline(self.cfg, self.runs_dir), pipe, seed, skip=arm.stage)
             pipe.run(until=arm.stage, seeds=[seed])
