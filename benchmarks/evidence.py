@@ -120,6 +120,12 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.cross=1", "distill.cls=0", "distill.ld=0"),
         vs=("native", "control", "distill"),
     ),
+    "distill_long": Arm(
+        "yolopress distill trained as many epochs as control: the KD gain at the chain's budget",
+        stage="distill",
+        overrides=(*_OFF, "student.epochs={budget}"),
+        vs=("control", "distill", "native"),
+    ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),
@@ -133,6 +139,19 @@ ARMS: dict[str, Arm] = {
         stage="prune",
         overrides=("prune.teacher=none", "control=null"),
         vs=("control", "native"),
+    ),
+    "prune_50": Arm(
+        "distilled student pruned by half its MACs (-50%) and recovered with KD from the teacher",
+        stage="prune",
+        overrides=("prune.macs=0.5", "control=null"),
+        vs=("control", "prune_kd"),
+    ),
+    "qat_prune50": Arm(
+        "QAT INT8 of prune_50, OpenVINO IR (the faster end product)",
+        stage="qat",
+        overrides=("prune.macs=0.5", "control=null"),
+        artifact="openvino",
+        vs=("control", "qat", "prune_50"),
     ),
     "ptq": Arm(
         "post-training INT8 (calibration only) of prune_kd, OpenVINO IR",
@@ -180,7 +199,10 @@ class Study:
         arm = ARMS[name]
         if not arm.overrides:
             return self.cfg
-        return load_config(self.config, [*arm.overrides, f"name={MAIN}-{name}"])
+        # {budget}: the epochs the main chain trains its student (what `control` trains for)
+        budget = sum(self.cfg.control_budget().values())
+        overrides = [o.format(budget=budget) for o in arm.overrides]
+        return load_config(self.config, [*overrides, f"name={MAIN}-{name}"])
 
     def key(self, name: str, seed: int) -> str:
         """What an (arm, seed) result depends on: the arm, its config, the seed."""
