@@ -320,9 +320,13 @@ class BenchConfig(_Section):
             raise ValueError(f"bench.imgsz {v}: one or more input sizes, each a multiple of 32")
         return v
 
+    def deployment_sizes(self) -> list[int]:
+        """The sizes the model is deployed at: ``imgsz``, or 640."""
+        return list(self.imgsz) if self.imgsz is not None else [640]
+
     def sizes(self, train_imgsz: int) -> list[int]:
         """The input sizes to time, the training size first."""
-        return list(dict.fromkeys([train_imgsz, *(self.imgsz if self.imgsz is not None else [640])]))
+        return list(dict.fromkeys([train_imgsz, *self.deployment_sizes()]))
 
 
 class ReportConfig(_Section):
@@ -468,10 +472,10 @@ class PipelineConfig(_Section):
 
     def prune_latency_imgsz(self) -> int:
         """The input size a pruning latency target is timed at: ``prune.latency_imgsz``, or the deployment size
-        (the largest size the bench times), or the training size where there is no bench."""
+        (the largest of ``bench.imgsz``), or the training size where there is no bench."""
         if self.prune is not None and self.prune.latency_imgsz is not None:
             return self.prune.latency_imgsz
-        return max(self.bench.sizes(self.imgsz)) if self.bench is not None else self.imgsz
+        return max(self.bench.deployment_sizes()) if self.bench is not None else self.imgsz
 
     def control_budget(self) -> dict[str, int]:
         """The epochs the deployed chain trains its student, stage by stage: what ``control`` trains for.

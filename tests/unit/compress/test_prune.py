@@ -247,6 +247,8 @@ def test_one_pruning_target_and_where_it_is_timed():
     base = {"data": {"synth": {}}, "prune": {"speedup": 2.0}, "native": {}}
     assert PipelineConfig.model_validate(base).prune_latency_imgsz() == 640  # the bench's default deployment size
     assert PipelineConfig.model_validate({**base, "bench": {"imgsz": [320, 960]}}).prune_latency_imgsz() == 960
+    deploy_small = {**base, "imgsz": 640, "data": {"synth": {"imgsz": 640}}, "bench": {"imgsz": [320]}}
+    assert PipelineConfig.model_validate(deploy_small).prune_latency_imgsz() == 320  # not the training size
     assert PipelineConfig.model_validate({**base, "bench": None}).prune_latency_imgsz() == 128  # the training size
     explicit = {**base, "prune": {"speedup": 2.0, "latency_imgsz": 320}}
     assert PipelineConfig.model_validate(explicit).prune_latency_imgsz() == 320
