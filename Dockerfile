@@ -14,12 +14,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends make python3-venv libgl1 libglib2.0-0 \
     && rm -rf /var/lib/apt/lists/*
 
-# --system-site-packages: the venv that `make` creates sees the container's TensorRT; extras add cuda-python
+# --system-site-packages: the venv that `make` creates sees the container's TensorRT; extras add cuda-python and
+# onnxruntime-gpu (ONNX Runtime's CUDA provider, in place of the CPU package)
 ENV YOLO_OFFLINE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VENV_FLAGS=--system-site-packages \
-    EXTRAS=openvino,dev,tensorrt
+    EXTRAS=gpu,openvino,dev,tensorrt
 
 WORKDIR /workspace/yolopress
 COPY pyproject.toml README.md Makefile ./

@@ -5,9 +5,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.yolopress-installed
 CONFIG ?= configs/default.yaml
-# The Docker images add the tensorrt extra (desktop) or cuda (Jetson, where TensorRT comes from JetPack), and
-# create the venv with --system-site-packages so that it sees the image's TensorRT.
-EXTRAS ?= openvino,dev
+# cpu or gpu: which ONNX Runtime build (one of the two, never both). The Docker images take gpu and the tensorrt
+# extra (desktop) or cpu and cuda (Jetson, where TensorRT comes from JetPack and PyPI has no aarch64
+# onnxruntime-gpu), and create the venv with --system-site-packages so that it sees the image's TensorRT.
+EXTRAS ?= cpu,openvino,dev
 VENV_FLAGS ?=
 
 # Never reach for the network at run time (weights, fonts, datasets, telemetry).

@@ -8,10 +8,15 @@ median over rounds of the ratio within each round (paired), since load can shift
     native FP32 on ONNX Runtime (the reference) and OpenVINO, pruned FP32 on both, and the INT8
     artifacts of the qat stage: the OpenVINO IR and the TensorRT-bound Q/DQ ONNX on ONNX Runtime.
 
-    .venv/bin/python benchmarks/speed.py [--run runs/demo] [--sizes 640] [--rounds 3]
+Where a CUDA GPU is present (`--gpu auto`, the default), the FP32 models are also timed on it, under the
+GPU's name: their checkpoints in PyTorch (FP32 and FP16) and their ONNX exports on ONNX Runtime's CUDA
+provider (FP32, and an FP16 conversion), against native FP32 on that provider. The CUDA provider needs the
+`gpu` extra (onnxruntime-gpu, which replaces the CPU package); without it those rows are listed as skipped.
+
+    .venv/bin/python benchmarks/speed.py [--run runs/demo] [--sizes 640] [--rounds 3] [--gpu off]
 
 Prints a table; writes benchmarks/results/speed.json with the machine (CPU model and instruction-set
-flags: INT8 speed depends on them), the speed-ups, and each artifact's test mAP50-95 from the run's
+flags: INT8 speed depends on them), the speed-ups, and each CPU artifact's test mAP50-95 from the run's
 bench stage (one seed: the evidence study holds the means over seeds).
 """
 
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +38,7 @@ from yolopress.runtime import UnsupportedBatch, load_runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE = "native/onnx@onnxruntime"
+GPU_REFERENCE = "native/onnx@onnxruntime-cuda"  # on a GPU: native FP32 on ONNX Runtime's CUDA provider
 # name -> (stage whose output it is, output key, runtime)
 ARTIFACTS = {
     "native/onnx@onnxruntime": ("export", "native.onnx", "onnxruntime"),
@@ -58,15 +65,89 @@ def test_map(run: Path) -> dict[str, float]:
     return {f"{r['model']}/{r['format']}@{r['runtime']}": r["accuracy"]["map50_95"] for r in bench["results"]}
 
 
-def measure(path: Path, runtime: str, size: int, batch: int) -> float | None:
+def measure(path: Path, runtime: str, size: int, batch: int, **options) -> float | None:
     """p50 (ms) of one model-only call at ``batch``, or None when the artifact cannot run it."""
     x = np.random.default_rng(0).random((batch, 3, size, size), dtype=np.float32)
     settings = LatencySettings(warmup=3, min_iters=20 if batch == 1 else 5, max_iters=200, min_time_s=1.0, repeats=0)
     try:
-        with load_runner(path, runtime, size, batch=batch) as runner:
+        with load_runner(path, runtime, size, batch=batch, **options) as runner:
             return float(model_latency(runner, x, settings)["p50_ms"])
     except UnsupportedBatch:
         return None
+
+
+def time_rounds(arts: dict[str, tuple], reference: str, size: int, batch: int, rounds: int, maps: dict) -> dict:
+    """Every artifact timed at batch 1 and ``batch`` in ``rounds`` alternating rounds; rows with paired speed-ups.
+
+    ``arts`` maps a name to (path, runtime, runner options).
+    """
+    samples: dict[str, dict[int, list[float]]] = {name: {1: [], batch: []} for name in arts}
+    for _ in range(rounds):
+        for name, (path, runtime, options) in arts.items():
+            for b in (1, batch):
+                ms = measure(path, runtime, size, b, **options)
+                if ms is not None:
+                    samples[name][b].append(ms)
+    rows = {}
+    for name, by_batch in samples.items():
+        batched = by_batch[batch]
+        # paired per round: load that shifts between rounds moves both sides of a ratio together
+        ratios = [ref / ms for ref, ms in zip(samples[reference][1], by_batch[1], strict=True)]
+        rows[name] = {
+            "p50_ms": round(statistics.median(by_batch[1]), 3),
+            "batch": 1,
+            "rounds_ms": [round(v, 3) for v in by_batch[1]],
+            f"speedup_vs_{reference_key(reference)}": round(statistics.median(ratios), 3),
+            "speedup_rounds": [round(r, 3) for r in ratios],
+            f"images_per_s_batch{batch}": round(1000 * batch / statistics.median(batched), 1) if batched else None,
+            "test_map50_95_one_seed": maps.get(name),  # the bench measured CPU artifacts only
+        }
+    return rows
+
+
+def reference_key(reference: str) -> str:
+    return "native_fp32_ort" if reference == REFERENCE else "native_fp32_ort_cuda"
+
+
+def print_rows(rows: dict, reference: str, batch: int, title: str) -> None:
+    key = f"speedup_vs_{reference_key(reference)}"
+    print(f"\n{title}")
+    print(f"{'artifact':<34} {'p50 ms':>8} {'speed-up':>9} {f'img/s @{batch}':>11} {'test mAP':>9}")
+    for name, r in rows.items():
+        tput = r[f"images_per_s_batch{batch}"]
+        mp = r["test_map50_95_one_seed"]
+        print(
+            f"{name:<34} {r['p50_ms']:>8.2f} {r[key]:>8.2f}x {tput if tput is not None else '-':>11} "
+            f"{mp if mp is not None else '-':>9}"
+        )
+
+
+def gpu_artifacts(run: Path, cpu_arts: dict, work: Path) -> tuple[dict, list[str]]:
+    """The FP32 models on the GPU: their checkpoints in torch (FP32, FP16) and their ONNX exports on ONNX
+    Runtime's CUDA provider (FP32, and an FP16 conversion); what cannot run there, with the reason."""
+    from yolopress.export.fp16 import to_fp16
+    from yolopress.runtime.onnxruntime import UnsupportedDevice
+
+    arts: dict[str, tuple] = {}
+    skipped = []
+    for model in ("native", "prune"):
+        meta = run / model / "stage.json"
+        if meta.is_file():
+            pt = run / model / json.loads(meta.read_text())["outputs"]["model"]
+            arts[f"{model}/pytorch@torch-cuda"] = (pt, "torch", {"device": "cuda"})
+            arts[f"{model}/pytorch-fp16@torch-cuda"] = (pt, "torch", {"device": "cuda", "half": True})
+        if f"{model}/onnx@onnxruntime" not in cpu_arts:
+            continue
+        onnx_path = cpu_arts[f"{model}/onnx@onnxruntime"][0]
+        try:  # one small load proves the CUDA provider before it is timed
+            load_runner(onnx_path, "onnxruntime", 64, device="cuda").close()
+        except (UnsupportedDevice, ImportError) as e:
+            skipped.append(f"{model}/onnx@onnxruntime-cuda: {e}")
+            continue
+        arts[f"{model}/onnx@onnxruntime-cuda"] = (onnx_path, "onnxruntime", {"device": "cuda"})
+        half = to_fp16(onnx_path, work / f"{model}.fp16.onnx")
+        arts[f"{model}/onnx-fp16@onnxruntime-cuda"] = (half, "onnxruntime", {"device": "cuda"})
+    return arts, skipped
 
 
 def main() -> int:
@@ -75,53 +156,49 @@ def main() -> int:
     ap.add_argument("--sizes", nargs="+", type=int, default=[640])
     ap.add_argument("--batch", type=int, default=8, help="the throughput batch beside batch 1")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--gpu", choices=["auto", "off"], default="auto", help="auto: also time on a CUDA GPU if present")
     ap.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     args = ap.parse_args()
     t0 = time.perf_counter()
-    arts = artifact_paths(args.run)
-    if REFERENCE not in arts:
+    found = artifact_paths(args.run)
+    if REFERENCE not in found:
         print(f"no native ONNX export in {args.run}: run `make deploy` first")
         return 2
+    arts = {name: (path, runtime, {}) for name, (path, runtime) in found.items()}
     maps = test_map(args.run)
     sizes: dict = {}
     for size in args.sizes:
-        samples: dict[str, dict[int, list[float]]] = {name: {1: [], args.batch: []} for name in arts}
-        for _ in range(args.rounds):
-            for name, (path, runtime) in arts.items():
-                for batch in (1, args.batch):
-                    ms = measure(path, runtime, size, batch)
-                    if ms is not None:
-                        samples[name][batch].append(ms)
-        rows = {}
-        for name, by_batch in samples.items():
-            p50 = statistics.median(by_batch[1])
-            batched = by_batch[args.batch]
-            # paired per round: load that shifts between rounds moves both sides of a ratio together
-            ratios = [ref / ms for ref, ms in zip(samples[REFERENCE][1], by_batch[1], strict=True)]
-            rows[name] = {
-                "p50_ms": round(p50, 3),
-                "batch": 1,
-                "rounds_ms": [round(v, 3) for v in by_batch[1]],
-                "speedup_vs_native_fp32_ort": round(statistics.median(ratios), 3),
-                "speedup_rounds": [round(r, 3) for r in ratios],
-                f"images_per_s_batch{args.batch}": round(1000 * args.batch / statistics.median(batched), 1)
-                if batched
-                else None,
-                "test_map50_95_one_seed": maps.get(name),
-            }
-        sizes[str(size)] = rows
-        print(f"\n{size} px, batch 1 p50 (median of {args.rounds} alternating rounds); {cpu_class()} CPU")
-        print(f"{'artifact':<28} {'p50 ms':>8} {'speed-up':>9} {f'img/s @{args.batch}':>11} {'test mAP':>9}")
-        for name, r in rows.items():
-            tput = r[f"images_per_s_batch{args.batch}"]
-            mp = r["test_map50_95_one_seed"]
-            print(
-                f"{name:<28} {r['p50_ms']:>8.2f} {r['speedup_vs_native_fp32_ort']:>8.2f}x "
-                f"{tput if tput is not None else '-':>11} {mp if mp is not None else '-':>9}"
-            )
+        sizes[str(size)] = time_rounds(arts, REFERENCE, size, args.batch, args.rounds, maps)
+        title = f"{size} px, batch 1 p50 (median of {args.rounds} alternating rounds); {cpu_class()} CPU"
+        print_rows(sizes[str(size)], REFERENCE, args.batch, title)
     fields = {"run": str(args.run), "cpu_flags": cpu_flags(), "cpu_class": cpu_class(), "sizes": sizes}
+    gpu = gpu_section(args, arts, maps) if args.gpu == "auto" else None
+    if gpu is not None:
+        fields["gpus"] = gpu
     write_result(args.out, "speed", fields, t0)
     return 0
+
+
+def gpu_section(args, cpu_arts: dict, maps: dict) -> dict | None:
+    """The same sizes on the first CUDA GPU, under its name; None without one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name(0)
+    with tempfile.TemporaryDirectory() as work:
+        arts, skipped = gpu_artifacts(args.run, cpu_arts, Path(work))
+        reference = next((a for a in (GPU_REFERENCE, "native/pytorch@torch-cuda") if a in arts), None)
+        out: dict = {"reference": reference, "skipped": skipped, "sizes": {}}
+        for reason in skipped:
+            print(f"GPU: not timed: {reason}")
+        if reference is None:
+            return out
+        for size in args.sizes:
+            rows = time_rounds(arts, reference, size, args.batch, args.rounds, maps)
+            out["sizes"][str(size)] = rows
+            print_rows(rows, reference, args.batch, f"{size} px on {name}, batch 1 p50 (vs {reference})")
+    return {name: out}
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ ENV YOLO_OFFLINE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VENV_FLAGS=--system-site-packages \
-    EXTRAS=openvino,dev,cuda
+    EXTRAS=cpu,openvino,dev,cuda
 
 WORKDIR /workspace/yolopress
 COPY pyproject.toml README.md Makefile ./

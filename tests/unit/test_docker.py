@@ -38,3 +38,22 @@ def test_hadolint_does_flag_a_bad_dockerfile(tmp_path):
     bad.write_text("FROM ubuntu\nRUN apt-get update\nRUN apt-get install curl\n")
     out = subprocess.run([_hadolint(), str(bad)], capture_output=True, text=True)
     assert out.returncode != 0 and "DL3006" in out.stdout  # untagged base image
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
+def test_each_image_installs_exactly_one_onnxruntime_build(dockerfile):
+    import re
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    extras = re.search(r"EXTRAS=([\w,]+)", dockerfile.read_text()).group(1).split(",")
+    defined = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(extras) <= set(defined)
+    assert len({"cpu", "gpu"} & set(extras)) == 1  # onnxruntime and onnxruntime-gpu overwrite each other
+    assert ("gpu" in extras) == (dockerfile.name == "Dockerfile")  # PyPI has no aarch64 onnxruntime-gpu (Jetson)
+
+
+def test_make_installs_the_cpu_onnxruntime_by_default():
+    import re
+
+    extras = re.search(r"^EXTRAS \?= ([\w,]+)", (ROOT / "Makefile").read_text(), re.M).group(1).split(",")
+    assert "cpu" in extras and "gpu" not in extras

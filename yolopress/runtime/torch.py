@@ -1,4 +1,4 @@
-"""PyTorch runner: an Ultralytics checkpoint, fused, in eval mode."""
+"""PyTorch runner: an Ultralytics checkpoint, fused, in eval mode (FP16 on a CUDA device if asked)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from yolopress.runtime.base import Runner
 class TorchRunner(Runner):
     runtime = "torch"
 
-    def __init__(self, path, imgsz, batch=1, threads=None, device: str = "cpu") -> None:
+    def __init__(self, path, imgsz, batch=1, threads=None, device: str = "cpu", half: bool = False) -> None:
         super().__init__(path, imgsz, batch, threads)
         import torch
 
@@ -19,7 +19,10 @@ class TorchRunner(Runner):
         torch.set_num_threads(self.threads)
         self._torch = torch
         self._device = torch.device(device)
-        self.model = YOLO(str(path)).model.float().fuse(verbose=False).eval().to(self._device)
+        if half and self._device.type != "cuda":
+            raise ValueError(f"FP16 needs a CUDA device, not {device!r} (CPU FP16 kernels are slow or absent)")
+        self._dtype = torch.float16 if half else torch.float32
+        self.model = YOLO(str(path)).model.float().fuse(verbose=False).eval().to(self._device, self._dtype)
 
     @property
     def device(self) -> str:
@@ -27,7 +30,7 @@ class TorchRunner(Runner):
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         with self._torch.inference_mode():
-            y = self.model(self._torch.from_numpy(x).to(self._device))
+            y = self.model(self._torch.from_numpy(x).to(self._device, self._dtype))
         y = y[0] if isinstance(y, (list, tuple)) else y
         return y.float().cpu().numpy()
 
