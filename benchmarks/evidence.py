@@ -39,7 +39,7 @@ from pathlib import Path
 
 from _result import write_result
 
-from yolopress.bench.device import fingerprint
+from yolopress.bench.device import cpu_class, fingerprint
 from yolopress.bench.evidence_doc import CLAIMS, TABLE, claims, replace_block, table
 from yolopress.bench.stats import mean_std, paired
 from yolopress.config import PipelineConfig, load_config
@@ -348,6 +348,11 @@ def _cached(study: Study, name: str, seed: int) -> dict | None:
     return found if found.get("key") == study.key(name, seed) else None
 
 
+def cpu_label(machine: dict) -> str:
+    """The CPU model and its class: two EPYCs, one with AVX-512 VNNI and one without, train differently."""
+    return f"{machine['cpu']} ({cpu_class(machine.get('cpu_flags') or [])})"
+
+
 def summarize(study: Study, arms: list[str], seeds: list[int]) -> dict:
     """evidence.json's arms: per-seed values, mean, std, 95% CI, and paired differences against each control."""
     per_seed = {a: {s: r for s in seeds if (r := _cached(study, a, s))} for a in arms}
@@ -367,7 +372,7 @@ def summarize(study: Study, arms: list[str], seeds: list[int]) -> dict:
             "description": ARMS[name].description,
             "per_seed": {
                 str(s): {k: r[k] for k in ("test_map50_95", "val_map50_95", "wall_s", "test_map50")}
-                | {"cpu": r["machine"]["cpu"]}
+                | {"cpu": cpu_label(r["machine"])}
                 for s, r in found.items()
             },
             "mean": m,

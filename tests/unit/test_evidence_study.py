@@ -61,7 +61,7 @@ def test_summary_is_paired_and_says_what_is_missing(evidence, tmp_path):
     stale.write_text(json.dumps({"key": "made by other settings", "test_map50_95": 0.9}))
     evidence.write_outputs(study, list(evidence.ARMS), [0, 1, 2], 0.0)
     out = json.loads((tmp_path / "results" / "evidence.json").read_text())
-    assert out["seeds"] == [0, 1, 2] and out["cpus"] == ["Test CPU"] and "cpu" in out["machine"]
+    assert out["seeds"] == [0, 1, 2] and out["cpus"] == ["Test CPU (avx2)"] and "cpu" in out["machine"]
     assert not out["complete"] and out["missing"]["qat"] == [1, 2] and out["missing"]["ptq"] == [0, 1, 2]
     d = out["arms"]["distill"]
     assert set(d["per_seed"]) == {"0", "1", "2"} and {"test_map50_95", "val_map50_95", "wall_s"} <= set(
