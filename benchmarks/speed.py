@@ -106,7 +106,9 @@ def time_rounds(arts: dict[str, tuple], reference: str, size: int, batch: int, r
 
 
 def reference_key(reference: str) -> str:
-    return "native_fp32_ort" if reference == REFERENCE else "native_fp32_ort_cuda"
+    """The speed-up's field name: what the ratios are over."""
+    names = {REFERENCE: "native_fp32_ort", GPU_REFERENCE: "native_fp32_ort_cuda"}
+    return names.get(reference, "native_fp32_torch_cuda")
 
 
 def print_rows(rows: dict, reference: str, batch: int, title: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from yolopress.runtime.base import Runner, UnsupportedBatch
@@ -30,9 +32,13 @@ def installed_distributions() -> list[str]:
 
 
 def check_install(found: list[str] | None = None) -> None:
-    """Fail with the fix when ONNX Runtime is missing or its CPU and GPU builds are installed together."""
+    """Fail with the fix when ONNX Runtime is missing or its CPU and GPU builds are installed together.
+
+    Only an import decides "missing": an ONNX Runtime without pip metadata (e.g. a Jetson's, from NVIDIA's
+    wheels or apt, where a bundle runs this file) is fine.
+    """
     found = installed_distributions() if found is None else found
-    if not found:
+    if not found and importlib.util.find_spec("onnxruntime") is None:
         raise ImportError(
             "ONNX Runtime is not installed: pip install 'yolopress[cpu]' (CPU), or 'yolopress[gpu]' "
             "(onnxruntime-gpu, for NVIDIA GPUs)"
