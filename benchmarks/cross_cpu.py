@@ -1,4 +1,4 @@
-"""The same seed trained on two CPU families: how far apart do the results land?
+"""The same seed trained on two CPU families (or thread counts): how far apart do the results land?
 
 The evidence study's per-seed results record the CPU that trained them. Where a study run on this
 machine retrained a main-chain stage (native, distill, prune) for a seed whose cached result came
@@ -7,9 +7,10 @@ from another CPU family, both exist: this measures the local checkpoint exactly 
 
     .venv/bin/python benchmarks/cross_cpu.py [--run runs/evidence] [--seeds 2]
 
-A rerun of a seed on the same CPU family repeats bit for bit; a difference here is the effect of the
-CPU's numerical path (oneDNN kernels, vector width) on training, the size that one-seed comparisons
-across machines must be read against. Writes benchmarks/results/cross_cpu.json.
+A rerun of a seed on the same CPU family with the same training threads repeats bit for bit; a difference
+here is the effect of the CPU's numerical path (oneDNN kernels, vector width, how reductions are split over
+threads) on training, the size that one-seed comparisons across machines must be read against.
+Writes benchmarks/results/cross_cpu.json (or --out).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ from evidence import RESULTS, ROOT, measure
 from yolopress.bench.device import cpu_class
 from yolopress.config import load_config
 
-STAGE_ARM = {"native": "native", "distill": "distill", "prune": "prune_kd"}
+STAGE_ARM = {"native": "native", "control": "control", "distill": "distill", "prune": "prune_kd"}
+
+
+def _trained_seed(meta: Path) -> int | None:
+    """The student seed a stage trained with, from its key."""
+    return json.loads(meta.read_text())["key_parts"]["extra"].get("seed")
 
 
 def main() -> int:
@@ -41,21 +47,28 @@ def main() -> int:
     rows = []
     for seed in args.seeds:
         for stage, arm in STAGE_ARM.items():
-            meta = args.run / f"seed-{seed}" / stage / "stage.json"
+            # a several-seed run keeps each seed in seed-<n>/; a one-seed run (make deploy's) keeps the flat layout
+            seed_dir = args.run / f"seed-{seed}" if (args.run / f"seed-{seed}").is_dir() else args.run
+            meta = seed_dir / stage / "stage.json"
+            if meta.is_file() and _trained_seed(meta) != seed:
+                continue
             cached = RESULTS / "evidence" / arm / f"seed-{seed}.json"
             if not meta.is_file() or not cached.is_file():
                 continue
-            other = json.loads(cached.read_text())
-            there = cpu_class(other["machine"]["cpu_flags"])
-            if there == here:
-                continue  # same family: bit for bit, nothing to learn
-            local = measure(meta.parent / json.loads(meta.read_text())["outputs"]["model"], data_yaml, imgsz)
+            other, stage_meta = json.loads(cached.read_text()), json.loads(meta.read_text())
+            # where and how: the CPU family and the training threads (1 before yolopress set them)
+            mine = (here, stage_meta["metrics"].get("threads", 1))
+            there = (cpu_class(other["machine"]["cpu_flags"]), other["machine"].get("train_threads", 1))
+            if there == mine:
+                continue  # same family and threads: bit for bit, nothing to learn
+            local = measure(meta.parent / stage_meta["outputs"]["model"], data_yaml, imgsz)
             rows.append(
                 {
                     "seed": seed,
                     "stage": stage,
                     "arm": arm,
-                    "cpus": [here, there],
+                    "cpus": [mine[0], there[0]],
+                    "train_threads": [mine[1], there[1]],
                     "test_map50_95": [local["test_map50_95"], other["test_map50_95"]],
                     "val_map50_95": [local["val_map50_95"], other["val_map50_95"]],
                     "test_diff": local["test_map50_95"] - other["test_map50_95"],
@@ -65,12 +78,14 @@ def main() -> int:
     if not rows:
         print(f"nothing to compare: no seed of {args.seeds} in {args.run} has a cached result from another CPU")
         return 2
-    print(f"\nsame seed, two CPU families: mAP50-95 on this {here} CPU / the cached one's; diff in points")
-    print(f"{'seed':>4} {'stage':<8} {'other CPU':>9} {'test':>15} {'diff':>6} {'val':>15} {'diff':>6}")
+    print(f"\nsame seed, two CPUs or thread counts: mAP50-95 here ({here}) / the cached one's; diff in points")
+    print(f"{'seed':>4} {'stage':<8} {'here':>9} {'cached':>9} {'test':>15} {'diff':>6} {'val':>15} {'diff':>6}")
     for r in rows:
         t, v = r["test_map50_95"], r["val_map50_95"]
+        where = [f"{c},{n}t" for c, n in zip(r["cpus"], r["train_threads"], strict=True)]
         print(
-            f"{r['seed']:>4} {r['stage']:<8} {r['cpus'][1]:>9} {t[0]:.4f}/{t[1]:.4f} {100 * r['test_diff']:>+6.2f} "
+            f"{r['seed']:>4} {r['stage']:<8} {where[0]:>9} {where[1]:>9} {t[0]:.4f}/{t[1]:.4f} "
+            f"{100 * r['test_diff']:>+6.2f} "
             f"{v[0]:.4f}/{v[1]:.4f} {100 * r['val_diff']:>+6.2f}"
         )
     write_result(args.out, "cross_cpu", {"run": str(args.run), "cpu_class": here, "rows": rows}, t0)

@@ -208,6 +208,7 @@ class Study:
         """What an (arm, seed) result depends on: the arm, its config, the seed."""
         arm, config = ARMS[name], self.arm_config(name)
         exclude: dict = dict.fromkeys(("name", "seeds", "report", "bench"), True)
+        exclude |= {s: set(type(config.student).not_in_key) for s in ("student", "teacher") if getattr(config, s)}
         if config.distill is not None and config.distill.guard:
             exclude["distill"] = {"guard"}  # the default: results from before the guard existed stay valid
         cfg = drop_neutral(config.model_dump(mode="json", exclude=exclude))
@@ -321,8 +322,16 @@ def measure(path: Path, data_yaml: Path, imgsz: int) -> dict:
 
 
 def _machine_short() -> dict:
+    from yolopress.train import cpu_threads
+
     fp = fingerprint()
-    return {"cpu": fp.get("cpu"), "cpu_flags": fp.get("cpu_flags"), "gpu": fp.get("gpu")}
+    threads = cpu_threads(study_threads()) if fp.get("gpu") is None else None
+    return {"cpu": fp.get("cpu"), "cpu_flags": fp.get("cpu_flags"), "gpu": fp.get("gpu"), "train_threads": threads}
+
+
+def study_threads() -> int | None:
+    """The CPU training threads the main config sets (None: every core)."""
+    return load_config(ROOT / "configs" / "evidence.yaml").student.threads
 
 
 def fill(study: Study, arms: list[str], seeds: list[int]) -> None:
@@ -349,8 +358,12 @@ def _cached(study: Study, name: str, seed: int) -> dict | None:
 
 
 def cpu_label(machine: dict) -> str:
-    """The CPU model and its class: two EPYCs, one with AVX-512 VNNI and one without, train differently."""
-    return f"{machine['cpu']} ({cpu_class(machine.get('cpu_flags') or [])})"
+    """The CPU model, its class and the training threads: two EPYCs, one with AVX-512 VNNI and one without, train
+    differently, and so do one and two threads (each bit for bit repeatable)."""
+    # results from before yolopress set the threads trained as Ultralytics does on these 2-core machines: on one
+    threads = machine.get("train_threads", 1)
+    label = f"{machine['cpu']} ({cpu_class(machine.get('cpu_flags') or [])}"
+    return f"{label}, {threads} thread{'s' * (threads != 1)})" if threads else f"{label})"
 
 
 def summarize(study: Study, arms: list[str], seeds: list[int]) -> dict:

@@ -82,6 +82,9 @@ class DataConfig(_Section):
 class TrainConfig(_Section):
     """How a model is trained with Ultralytics. ``args`` passes any other Ultralytics train argument."""
 
+    # how fast a model is trained, not which one: out of the stage keys (a cached stage stays valid), like the CPU
+    not_in_key: typing.ClassVar[frozenset[str]] = frozenset({"threads"})
+
     model: str = "yolo11n.yaml"  # a model YAML (trained from scratch) or a .pt to start from
     epochs: int = Field(10, ge=1)
     batch: int = Field(32, ge=1)
@@ -90,6 +93,8 @@ class TrainConfig(_Section):
     warmup_epochs: float = Field(1.0, ge=0)
     patience: int = Field(100, ge=0)
     workers: int = Field(2, ge=0)
+    # CPU training threads; null: every core this process may use (Ultralytics alone would take one fewer)
+    threads: int | None = Field(None, ge=1)
     args: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("model")

@@ -111,7 +111,8 @@ def _section_json(section: Any) -> Any:
         return {k: _section_json(v) for k, v in section.items()}
     if not hasattr(section, "model_dump"):
         return section
-    dump = drop_neutral(section.model_dump(mode="json", exclude=set(NOT_IN_KEY)))
+    exclude = set(NOT_IN_KEY) | set(getattr(section, "not_in_key", ()))
+    dump = drop_neutral(section.model_dump(mode="json", exclude=exclude))
     return {k: _checkpoint_id(v) for k, v in dump.items()}
 
 

@@ -6,6 +6,7 @@ on the same data, with the same epochs and hyperparameters, without a teacher.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import time
@@ -83,6 +84,33 @@ def epoch_progress(yolo, epochs: int, desc: str) -> Any:
     return bar
 
 
+def cpu_threads(requested: int | None = None) -> int:
+    """The threads a CPU training uses: ``requested``, else every core this process may run on."""
+    if requested:
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def use_cpu_threads(yolo, threads: int) -> dict:
+    """Train on ``threads`` CPU threads. Ultralytics sets torch to one thread fewer than the machine's cores
+    (for data-loader workers) and then loads CPU batches in the main process anyway, so on a 2-core machine
+    it trained on one core. Returns what the training used (``threads``: None on a GPU)."""
+    used: dict = {"threads": None}
+
+    def set_threads(trainer) -> None:
+        if trainer.device.type == "cpu":
+            import torch
+
+            torch.set_num_threads(threads)  # after Ultralytics' select_device, which set its own count
+            used["threads"] = threads
+
+    yolo.add_callback("on_pretrain_routine_start", set_threads)
+    return used
+
+
 def step_timer(yolo) -> list[float]:
     """Record the wall time of every training step (forward, loss, backward, optimizer) in milliseconds."""
     times: list[float] = []
@@ -134,8 +162,15 @@ def train(
     for event, fn in (callbacks or {}).items():
         yolo.add_callback(event, fn)
     steps = step_timer(yolo)
-    with epoch_progress(yolo, tc.epochs, desc):
-        yolo.train(trainer=trainer, **train_args(tc, cfg, data_yaml, out))
+    import torch
+
+    threads_before = torch.get_num_threads()
+    used = use_cpu_threads(yolo, cpu_threads(tc.threads))
+    try:
+        with epoch_progress(yolo, tc.epochs, desc):
+            yolo.train(trainer=trainer, **train_args(tc, cfg, data_yaml, out))
+    finally:
+        torch.set_num_threads(threads_before)
     trainer = yolo.trainer
     if on_trainer is not None:
         on_trainer(trainer)
@@ -151,6 +186,7 @@ def train(
         "val_map50": float(m.get("metrics/mAP50(B)", 0.0)),
         "epochs": int(trainer.epoch + 1),
         "step_time_ms": median(steps[len(steps) // max(tc.epochs, 1) :] or steps),
+        "threads": used["threads"],  # CPU training threads (None on a GPU): step times depend on them
     }
     return out / "model.pt", metrics
 

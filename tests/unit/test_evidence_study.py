@@ -41,6 +41,13 @@ def test_every_arm_loads_and_compares_with_known_arms(evidence, tmp_path):
     assert study.key("distill", 0) == study.key("distill", 0)
 
 
+def test_cpu_label_names_the_class_and_the_training_threads(evidence):
+    vnni = {"cpu": "EPYC", "cpu_flags": ["avx2", "avx512_vnni"]}
+    assert evidence.cpu_label(vnni) == "EPYC (vnni, 1 thread)"  # before yolopress set them: Ultralytics' one
+    assert evidence.cpu_label({**vnni, "train_threads": 2}) == "EPYC (vnni, 2 threads)"
+    assert evidence.cpu_label({**vnni, "train_threads": None}) == "EPYC (vnni)"  # trained on a GPU
+
+
 def _fake(study, name, seed, value):
     result = {"test_map50_95": value, "test_map50": value + 0.1, "val_map50_95": value + 0.05, "wall_s": 60.0}
     result.update(key=study.key(name, seed), machine={"cpu": "Test CPU", "cpu_flags": ["avx2"]})
@@ -61,7 +68,7 @@ def test_summary_is_paired_and_says_what_is_missing(evidence, tmp_path):
     stale.write_text(json.dumps({"key": "made by other settings", "test_map50_95": 0.9}))
     evidence.write_outputs(study, list(evidence.ARMS), [0, 1, 2], 0.0)
     out = json.loads((tmp_path / "results" / "evidence.json").read_text())
-    assert out["seeds"] == [0, 1, 2] and out["cpus"] == ["Test CPU (avx2)"] and "cpu" in out["machine"]
+    assert out["seeds"] == [0, 1, 2] and out["cpus"] == ["Test CPU (avx2, 1 thread)"] and "cpu" in out["machine"]
     assert not out["complete"] and out["missing"]["qat"] == [1, 2] and out["missing"]["ptq"] == [0, 1, 2]
     d = out["arms"]["distill"]
     assert set(d["per_seed"]) == {"0", "1", "2"} and {"test_map50_95", "val_map50_95", "wall_s"} <= set(
