@@ -71,6 +71,11 @@ def test_distill_logs_kd_columns_and_step_times(tiny_run):
     m = records["distill"].metrics
     assert m["step_time_ms"] > 0 and m["teacher_forward_ms"] > 0 and m["kd"]["loss"] == "yolo"
     assert records["native"].metrics["step_time_ms"] > 0
+    # every CPU training ran on every core (Ultralytics alone takes one fewer), and says so
+    from yolopress.train import cpu_threads
+
+    for stage in ("teacher", "native", "control", "distill"):
+        assert records[stage].metrics["threads"] == cpu_threads(), stage
 
 
 def test_prune_gives_a_smaller_plain_checkpoint_recovered_with_distillation(tiny_run):

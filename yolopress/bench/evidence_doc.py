@@ -33,6 +33,13 @@ def table(arms: dict, seeds: list) -> str:
 _CLAIMS = (
     ("distill", "native", "yolopress KD vs the student trained alone, same epochs"),
     ("distill", "control", "yolopress KD vs the student trained alone for the whole chain's epochs"),
+    ("distill_long", "control", "yolopress KD trained as many epochs as the control vs the control (same budget)"),
+    (
+        "distill_unlabeled",
+        "native",
+        "yolopress KD plus unlabeled test-domain images (`distill.unlabeled`, off in the demo) vs the student "
+        "trained alone, same epochs",
+    ),
     ("prune_kd", "control", "pruned (−30% MACs) and KD-recovered vs the budget-matched unpruned control"),
     ("prune_kd", "prune_nokd", "KD recovery vs recovery without KD"),
     ("qat", "prune_kd", "INT8 (QAT, OpenVINO IR) vs its FP32 source"),
