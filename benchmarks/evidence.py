@@ -321,17 +321,13 @@ def measure(path: Path, data_yaml: Path, imgsz: int) -> dict:
     }
 
 
-def _machine_short() -> dict:
+def _machine_short(threads: int | None) -> dict:
+    """Where a result was trained: the CPU, and the training threads of ``student.threads`` (None on a GPU)."""
     from yolopress.train import cpu_threads
 
     fp = fingerprint()
-    threads = cpu_threads(study_threads()) if fp.get("gpu") is None else None
-    return {"cpu": fp.get("cpu"), "cpu_flags": fp.get("cpu_flags"), "gpu": fp.get("gpu"), "train_threads": threads}
-
-
-def study_threads() -> int | None:
-    """The CPU training threads the main config sets (None: every core)."""
-    return load_config(ROOT / "configs" / "evidence.yaml").student.threads
+    used = cpu_threads(threads) if fp.get("gpu") is None else None
+    return {"cpu": fp.get("cpu"), "cpu_flags": fp.get("cpu_flags"), "gpu": fp.get("gpu"), "train_threads": used}
 
 
 def fill(study: Study, arms: list[str], seeds: list[int]) -> None:
@@ -343,7 +339,9 @@ def fill(study: Study, arms: list[str], seeds: list[int]) -> None:
         t0 = time.perf_counter()
         result = study.run_arm(name, seed)
         result.update(
-            key=study.key(name, seed), machine=_machine_short(), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            key=study.key(name, seed),
+            machine=_machine_short(study.cfg.student.threads),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )
         write_json(study.cached_path(name, seed), result)
         print(f"    test mAP50-95 {result['test_map50_95']:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
