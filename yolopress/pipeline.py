@@ -10,6 +10,7 @@ hash of its config section and of the outputs of the stages it reads) and its ou
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -212,6 +213,22 @@ class PipelineError(StageError):
 SHIPPED_CACHE = Path(__file__).resolve().parent / "assets"
 
 
+def _explain_shipped_miss(name: str, key_parts: dict) -> None:
+    """Say why a shipped result with this stage's settings is not used: its inputs (the data) hash differently.
+
+    The demo's images are drawn with OpenCV, and an OpenCV release can change pixels (5.1 did: pyproject pins
+    below it), which turns the shipped teacher into a 26-minute training without this line nobody would know why.
+    """
+    for shipped in (SHIPPED_CACHE / "stages").glob(f"{name}-*"):
+        parts = json.loads((shipped / "stage.json").read_text()).get("key_parts", {})
+        if (parts.get("config"), parts.get("extra")) == (key_parts["config"], key_parts["extra"]):
+            ui.info(
+                f"the shipped {name} ({shipped}) has these settings but was made from data that hashed differently "
+                "(the generated demo images change with the OpenCV version: yolopress pins opencv-python<5.1); "
+                f"training the {name} here instead"
+            )
+
+
 class Pipeline:
     """The stages of one config, in one run folder."""
 
@@ -309,6 +326,8 @@ class Pipeline:
                     rec, meta = read_record(stage_dir)
                     ui.stage_line(stage.name, "skip", meta.get("summary", ""), f"from cache {source}")
                     return rec
+            if cacheable:
+                _explain_shipped_miss(stage.name, key_parts)
 
         ui.stage_start(stage.name)
         t0 = time.perf_counter()

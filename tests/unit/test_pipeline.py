@@ -211,3 +211,19 @@ def test_one_seed_keeps_the_flat_layout(cfg, tmp_path):
     runs = tmp_path / "runs"
     recs = Pipeline(cfg, runs, stages=_seeded_stages()).run()
     assert recs["all"].path("file").read_text() == "s=a-0+s0" and (runs / "tiny" / "s" / "s.txt").is_file()
+
+
+def test_a_shipped_result_made_from_other_data_is_explained(tmp_path, monkeypatch, capsys):
+    from yolopress import pipeline
+
+    shipped = tmp_path / "stages" / "teacher-0123"
+    shipped.mkdir(parents=True)
+    parts = {"config": {"epochs": 15}, "extra": {"imgsz": 128}, "inputs": {"data": "aaaa"}}
+    (shipped / "stage.json").write_text(json.dumps({"key_parts": parts}))
+    monkeypatch.setattr(pipeline, "SHIPPED_CACHE", tmp_path)
+    monkeypatch.setattr(pipeline.ui, "_QUIET", False)
+    pipeline._explain_shipped_miss("teacher", {**parts, "inputs": {"data": "bbbb"}})
+    out = capsys.readouterr()
+    assert "shipped teacher" in out.out + out.err and "OpenCV" in out.out + out.err
+    pipeline._explain_shipped_miss("teacher", {**parts, "config": {"epochs": 5}})  # other settings: nothing to say
+    assert not capsys.readouterr().err.strip()

@@ -110,7 +110,8 @@ def _speed_tables(dev: Device) -> list[str]:
             "",
             "Model-only latency at batch 1 and throughput (images/s) at each batch size, at the input size of "
             "deployment; speed-up: the native student in FP32 on ONNX Runtime, p50 over this row's p50, both "
-            "measured at this size in this run.",
+            "measured at this size in this run. Timed here: the native student (the reference) and what the chain "
+            "deploys; `bench.deployment_models` lists others to time.",
             "",
             "| artifact | runtime | precision | p50 (ms) | p90 (ms) | "
             + " | ".join(f"images/s @{b}" for b in batches)

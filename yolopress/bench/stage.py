@@ -15,7 +15,7 @@ from yolopress.data.dataset import load_data_yaml, split_images
 from yolopress.io import write_json
 from yolopress.runtime import load_runner
 from yolopress.runtime.base import UnsupportedBatch
-from yolopress.stage import MODEL_STAGES, StageContext, StageResult
+from yolopress.stage import MODEL_STAGES, StageContext, StageResult, latest_student
 
 # runtime -> (export output suffix or None for the checkpoint itself, format name)
 _FORMATS = {"torch": (None, "pytorch"), "onnxruntime": ("onnx", "onnx"), "openvino": ("openvino", "openvino")}
@@ -73,6 +73,16 @@ def artifacts(ctx: StageContext) -> list[dict]:
                 }
             )
     return found
+
+
+def deployment_models(ctx: StageContext) -> set[str]:
+    """The models timed at the deployment sizes: the config's, or the speed reference and what the chain deploys."""
+    if ctx.cfg.bench.deployment_models is not None:
+        return set(ctx.cfg.bench.deployment_models)
+    qat = ctx.inputs.get("qat")
+    if qat is not None:
+        return {"native", qat.metrics["source"], "qat"}
+    return {"native", latest_student(ctx.inputs, required=False)} - {None}
 
 
 def model_info(pt: Path, imgsz: int) -> dict:
@@ -150,6 +160,7 @@ def run(ctx: StageContext) -> StageResult:
     images = split_images(data, cfg.split)
     e2e_images = [cv2.imread(str(p)) for p in images[:_E2E_IMAGES]]
     arts = artifacts(ctx)
+    timed_at_sizes = deployment_models(ctx)
     infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["pt"] for a in arts}}
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     rows = []
@@ -171,7 +182,8 @@ def run(ctx: StageContext) -> StageResult:
                 f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
             row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
-            row["sizes"] = _deployment_speed(art, cfg.sizes(imgsz)[1:], cfg.batches, settings, cfg.threads)
+            sizes = cfg.sizes(imgsz)[1:] if art["model"] in timed_at_sizes else []
+            row["sizes"] = _deployment_speed(art, sizes, cfg.batches, settings, cfg.threads)
             rows.append(row)
             bar.update(1)
     result = {"split": cfg.split, "imgsz": imgsz, "sizes": cfg.sizes(imgsz), "device": fingerprint(), "results": rows}
