@@ -12,7 +12,8 @@ from yolopress.pipeline import StageContext, StageRecord
 
 def _ctx(tmp_path, stages: dict[str, dict], *overrides):
     inputs = {n: StageRecord(n, Path("/runs/x") / n, {"model": "model.pt"}, m, "0") for n, m in stages.items()}
-    return StageContext(load_config(write_config(tmp_path / "c.yaml"), list(overrides)), Path("/runs/x"), tmp_path, inputs)
+    cfg = load_config(write_config(tmp_path / "c.yaml"), list(overrides))
+    return StageContext(cfg, Path("/runs/x"), tmp_path, inputs)
 
 
 CHAIN = {"teacher": {}, "native": {}, "control": {}, "distill": {}, "prune": {}}
@@ -33,5 +34,6 @@ def test_without_qat_the_last_fp32_student_is_the_deployed_one(tmp_path):
 
 
 def test_the_config_can_ask_for_every_model(tmp_path):
-    every = "bench.deployment_models=[teacher,native,control,distill,prune,qat]"
-    assert deployment_models(_ctx(tmp_path, CHAIN, every)) == {"teacher", "native", "control", "distill", "prune", "qat"}
+    every = {"teacher", "native", "control", "distill", "prune", "qat"}
+    ctx = _ctx(tmp_path, CHAIN, f"bench.deployment_models=[{','.join(sorted(every))}]")
+    assert deployment_models(ctx) == every
