@@ -76,7 +76,8 @@ def artifacts(ctx: StageContext) -> list[dict]:
 
 
 def deployment_models(ctx: StageContext) -> set[str]:
-    """The models timed at the deployment sizes: the config's, or the speed reference and what the chain deploys."""
+    """The models timed in full (deployment sizes, throughput, end-to-end): the config's, or the speed reference
+    and what the chain deploys."""
     if ctx.cfg.bench.deployment_models is not None:
         return set(ctx.cfg.bench.deployment_models)
     qat = ctx.inputs.get("qat")
@@ -167,22 +168,26 @@ def run(ctx: StageContext) -> StageResult:
     with ctx.progress(len(arts), "bench", "artifact") as bar:
         for art in arts:
             bar.set_postfix_str(f"{art['model']}/{art['runtime']}")
+            # What a user deploys gets throughput, end-to-end latency and the deployment sizes; the rest (PyTorch,
+            # the reference runtime; the teacher and the controls, there to compare accuracy with) only accuracy
+            # and batch-1 latency: those timings were a third of the bench stage's minutes on 2 cores
+            full = art["model"] in timed_at_sizes and art["runtime"] != "torch"
             runner = load_runner(
                 art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads, **art.get("options", {})
             )
             with runner:
                 acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det)
                 lat = model_latency(runner, x, settings)
-                e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e else None
+                e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e and full else None
                 threads = runner.threads
-            tput = _throughput(art, imgsz, cfg.batches, settings, cfg.threads, lat)
+            tput = _throughput(art, imgsz, cfg.batches if full else [1], settings, cfg.threads, lat)
             noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
                 f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "
                 f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
             row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
-            sizes = cfg.sizes(imgsz)[1:] if art["model"] in timed_at_sizes else []
+            sizes = cfg.sizes(imgsz)[1:] if full else []
             row["sizes"] = _deployment_speed(art, sizes, cfg.batches, settings, cfg.threads)
             rows.append(row)
             bar.update(1)
