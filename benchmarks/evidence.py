@@ -232,9 +232,14 @@ class Study:
         else:
             # the main chain's stages that the variant's stage reads first (not that stage: the variant trains its
             # own), then its finished stages linked in
-            self.main_records(seed, next(s.reads for s in STAGES if s.name == arm.stage))
-            pipe = Pipeline(self.arm_config(name), self.runs_dir)
-            _link_stages(Pipeline(self.cfg, self.runs_dir), pipe, seed, skip=arm.stage)
+            # (only those made with the variant's settings: a variant that prunes deeper retrains prune anyway)
+            variant = self.arm_config(name)
+            reads = next(s.reads for s in STAGES if s.name == arm.stage)
+            self.main_records(seed, tuple(r for r in reads if _made_alike(r, self.cfg, variant)))
+            pipe = Pipeline(variant, self.runs_dir)
+            # a sibling variant's stages with the same settings too (qat_prune50 takes prune_50's pruned student)
+            siblings = [Pipeline(self.arm_config(n), self.runs_dir) for n in ARMS if n != name and ARMS[n].overrides]
+            _link_stages([Pipeline(self.cfg, self.runs_dir), *siblings], pipe, seed, skip=arm.stage)
             pipe.run(until=arm.stage, seeds=[seed])
             records = pipe.seed_records[seed]
         rec = records[arm.stage]
@@ -285,19 +290,38 @@ class Study:
         return {**measure(path, self.data_yaml, self.cfg.imgsz), "wall_s": round(wall, 1), "artifact": str(path)}
 
 
-def _link_stages(main: Pipeline, variant: Pipeline, seed: int, skip: str) -> None:
-    """Hard-link the main chain's finished stage folders into the variant's run (where it has none yet), except
-    the variant's own stage and those after it: the pipeline reuses a linked stage only if its key matches."""
+def _made_alike(stage: str, a: PipelineConfig, b: PipelineConfig) -> bool:
+    """Whether ``stage`` runs with the same settings (its config section and other keyed settings) in both."""
+    st = next(s for s in STAGES if s.name == stage)
+    return _settings(st, a) == _settings(st, b)
+
+
+def _settings(stage, cfg: PipelineConfig) -> str:
+    from yolopress.stage import _section_json
+
+    return json.dumps([_section_json(stage.section(cfg)), stage.extra_key(cfg)], sort_keys=True, default=str)
+
+
+def _link_stages(sources: list[Pipeline], variant: Pipeline, seed: int, skip: str) -> None:
+    """Hard-link finished stage folders made with the variant's settings (from the main chain's run, else another
+    variant's) into the variant's run where it has none yet, except the variant's own stage and those after it:
+    the pipeline still reuses a linked stage only if its key (its inputs included) matches."""
     from yolopress.stage import claim_folder, claim_run
 
     claim_run(variant.run_dir)
-    names = [s.name for s in variant.stages]
-    keep = names[: names.index(skip)]
-    for src_root, dst_root in ((main.run_dir, variant.run_dir), (main.seed_dir(seed), variant.seed_dir(seed))):
-        claim_folder(dst_root, "run `name`")
-        for stage in keep:
-            src, dst = src_root / stage, dst_root / stage
-            if (src / "stage.json").is_file() and not dst.exists():
+    stages = variant.enabled()
+    keep = [s for s in stages[: [s.name for s in stages].index(skip)]]
+    for stage in keep:
+        want = _settings(stage, variant.cfg)
+        dst_root = variant.run_dir if stage.scope == "run" else variant.seed_dir(seed)
+        dst = dst_root / stage.name
+        for source in sources:
+            src = (source.run_dir if stage.scope == "run" else source.seed_dir(seed)) / stage.name
+            if dst.exists() or not (src / "stage.json").is_file():
+                continue
+            parts = json.loads((src / "stage.json").read_text())["key_parts"]
+            if json.dumps([parts["config"], parts["extra"]], sort_keys=True, default=str) == want:
+                claim_folder(dst_root, "run `name`")
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copytree(src, dst, copy_function=os.link)
 

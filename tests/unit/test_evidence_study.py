@@ -79,3 +79,29 @@ def test_summary_is_paired_and_says_what_is_missing(evidence, tmp_path):
     assert vs["mean_diff"] == pytest.approx(0.03167, abs=1e-4) and vs["ci95"][0] > 0 and vs["n"] == 3
     assert out["arms"]["prune_kd"]["per_seed"].keys() == {"0"}  # the stale seed-1 result is not used
     assert out["arms"]["qat"]["vs"]["prune_kd"]["ci95"] is None  # one seed: no interval
+
+
+def test_a_variant_takes_stages_made_with_its_own_settings_from_the_main_run_or_a_sibling(evidence, tmp_path):
+    """qat_prune50 reuses prune_50's pruned student, not the main chain's shallower one, and the main chain's
+    distilled student; the main chain's prune is not trained for a variant that prunes deeper."""
+    from yolopress.pipeline import Pipeline
+    from yolopress.stage import claim_folder, claim_run
+
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    main, variant, sibling = (Pipeline(study.arm_config(n), study.runs_dir) for n in ("qat", "qat_prune50", "prune_50"))
+    assert evidence._made_alike("distill", main.cfg, variant.cfg)
+    assert not evidence._made_alike("prune", main.cfg, variant.cfg)
+    assert evidence._made_alike("prune", sibling.cfg, variant.cfg)
+    for pipe, stages in ((main, ("distill", "prune")), (sibling, ("prune",))):
+        claim_run(pipe.run_dir)
+        claim_folder(pipe.seed_dir(1), "run")
+        for name in stages:
+            st = next(s for s in evidence.STAGES if s.name == name)
+            folder = pipe.seed_dir(1) / name
+            folder.mkdir(parents=True)
+            parts = json.loads(evidence._settings(st, pipe.cfg))
+            (folder / "stage.json").write_text(json.dumps({"key_parts": {"config": parts[0], "extra": parts[1]}}))
+            (folder / "origin").write_text(pipe.cfg.name)
+    evidence._link_stages([main, sibling], variant, 1, skip="qat")
+    assert (variant.seed_dir(1) / "distill" / "origin").read_text() == main.cfg.name
+    assert (variant.seed_dir(1) / "prune" / "origin").read_text() == sibling.cfg.name
