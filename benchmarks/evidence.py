@@ -312,7 +312,7 @@ def _link_stages(sources: list[Pipeline], variant: Pipeline, seed: int, skip: st
     stages = variant.enabled()
     keep = [s for s in stages[: [s.name for s in stages].index(skip)]]
     for stage in keep:
-        want = _settings(stage, variant.cfg)
+        want = _settings(stage, variant.cfg.for_seed(seed))  # a seed's stages are keyed on its own config
         dst_root = variant.run_dir if stage.scope == "run" else variant.seed_dir(seed)
         dst = dst_root / stage.name
         for source in sources:

@@ -99,7 +99,7 @@ def test_a_variant_takes_stages_made_with_its_own_settings_from_the_main_run_or_
             st = next(s for s in evidence.STAGES if s.name == name)
             folder = pipe.seed_dir(1) / name
             folder.mkdir(parents=True)
-            parts = json.loads(evidence._settings(st, pipe.cfg))
+            parts = json.loads(evidence._settings(st, pipe.cfg.for_seed(1)))
             (folder / "stage.json").write_text(json.dumps({"key_parts": {"config": parts[0], "extra": parts[1]}}))
             (folder / "origin").write_text(pipe.cfg.name)
     evidence._link_stages([main, sibling], variant, 1, skip="qat")
