@@ -45,7 +45,7 @@ from yolopress.bench.stats import mean_std, paired
 from yolopress.config import PipelineConfig, load_config
 from yolopress.io import hash_json, write_json, write_text
 from yolopress.pipeline import STAGES, Pipeline
-from yolopress.stage import drop_neutral
+from yolopress.stage import drop_neutral, stage_key
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"  # evidence.json, and evidence/<arm>/seed-<n>.json: one per (arm, seed)
@@ -235,7 +235,8 @@ class Study:
             # (only those made with the variant's settings: a variant that prunes deeper retrains prune anyway)
             variant = self.arm_config(name)
             reads = next(s.reads for s in STAGES if s.name == arm.stage)
-            self.main_records(seed, tuple(r for r in reads if _made_alike(r, self.cfg, variant)))
+            if shared := tuple(r for r in reads if _made_alike(r, self.cfg, variant)):  # () would run them all
+                self.main_records(seed, shared)
             pipe = Pipeline(variant, self.runs_dir)
             # a sibling variant's stages with the same settings too (qat_prune50 takes prune_50's pruned student)
             siblings = [Pipeline(self.arm_config(n), self.runs_dir) for n in ARMS if n != name and ARMS[n].overrides]
@@ -297,9 +298,9 @@ def _made_alike(stage: str, a: PipelineConfig, b: PipelineConfig) -> bool:
 
 
 def _settings(stage, cfg: PipelineConfig) -> str:
-    from yolopress.stage import _section_json
-
-    return json.dumps([_section_json(stage.section(cfg)), stage.extra_key(cfg)], sort_keys=True, default=str)
+    """A stage's keyed settings as its stage.json records them (``key_parts`` config and extra), as one string."""
+    _, parts = stage_key(stage.name, stage.section(cfg), stage.extra_key(cfg), {})
+    return json.dumps([parts["config"], parts["extra"]], sort_keys=True, default=str)
 
 
 def _link_stages(sources: list[Pipeline], variant: Pipeline, seed: int, skip: str) -> None:
@@ -310,8 +311,7 @@ def _link_stages(sources: list[Pipeline], variant: Pipeline, seed: int, skip: st
 
     claim_run(variant.run_dir)
     stages = variant.enabled()
-    keep = [s for s in stages[: [s.name for s in stages].index(skip)]]
-    for stage in keep:
+    for stage in stages[: [s.name for s in stages].index(skip)]:
         want = _settings(stage, variant.cfg.for_seed(seed))  # a seed's stages are keyed on its own config
         dst_root = variant.run_dir if stage.scope == "run" else variant.seed_dir(seed)
         dst = dst_root / stage.name

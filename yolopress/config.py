@@ -315,10 +315,10 @@ class BenchConfig(_Section):
     # Input sizes where latency and throughput are measured (accuracy stays at the training size); null:
     # the training size and 640, the size users deploy at, where per-call overheads no longer hide the speed-ups
     imgsz: list[int] | None = None
-    # Models timed at those sizes (ONNX Runtime and OpenVINO, batch 1 and `batches`); null: the speed reference
-    # (native) and what the chain deploys (the last FP32 student and its INT8 artifacts). Every timing at 640 px
-    # costs seconds on a CPU, and the teacher's, the control's and the unpruned student's are not deployed.
-    # `[teacher, native, control, distill, prune, qat]` times them all.
+    # Models timed in full (at those sizes, at each of `batches`, end to end; PyTorch rows never): null, the speed
+    # reference (native) and what the chain deploys (the last FP32 student and its INT8 artifacts). The others
+    # (teacher, controls) get accuracy and batch-1 latency at the training size: they are not deployed, and each
+    # 640 px timing costs seconds. `[teacher, native, control, distill, prune, qat]` times them all.
     deployment_models: list[Literal["teacher", "native", "control", "distill", "prune", "qat"]] | None = None
     e2e: bool = True  # also time letterbox + inference + NMS on real images
     threads: int | None = Field(None, ge=1)  # CPU threads per runtime; None = all cores

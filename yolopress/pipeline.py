@@ -214,7 +214,7 @@ SHIPPED_CACHE = Path(__file__).resolve().parent / "assets"
 
 
 def _explain_shipped_miss(name: str, key_parts: dict) -> None:
-    """Say why a shipped result with this stage's settings is not used: its inputs (the data) hash differently.
+    """Say why a shipped result with this stage's settings is not used: its inputs (the data) differ.
 
     The demo's images are drawn with OpenCV, and an OpenCV release can change pixels (5.1 did: pyproject pins
     below it), which turns the shipped teacher into a 26-minute training without this line nobody would know why.
@@ -223,8 +223,8 @@ def _explain_shipped_miss(name: str, key_parts: dict) -> None:
         parts = json.loads((shipped / "stage.json").read_text()).get("key_parts", {})
         if (parts.get("config"), parts.get("extra")) == (key_parts["config"], key_parts["extra"]):
             ui.info(
-                f"the shipped {name} ({shipped}) has these settings but was made from data that hashed differently "
-                "(the generated demo images change with the OpenCV version: yolopress pins opencv-python<5.1); "
+                f"the shipped {name} ({shipped}) has these settings but was made from other data: your own data or "
+                "generator settings, or the demo's images drawn by another OpenCV (yolopress pins opencv-python<5.1); "
                 f"training the {name} here instead"
             )
 

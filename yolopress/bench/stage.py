@@ -161,7 +161,7 @@ def run(ctx: StageContext) -> StageResult:
     images = split_images(data, cfg.split)
     e2e_images = [cv2.imread(str(p)) for p in images[:_E2E_IMAGES]]
     arts = artifacts(ctx)
-    timed_at_sizes = deployment_models(ctx)
+    deployed = deployment_models(ctx)
     infos = {m: model_info(ctx.inputs[m].path("model"), imgsz) for m in {a["pt"] for a in arts}}
     x = np.random.default_rng(0).random((1, 3, imgsz, imgsz), dtype=np.float32)
     rows = []
@@ -171,7 +171,7 @@ def run(ctx: StageContext) -> StageResult:
             # What a user deploys gets throughput, end-to-end latency and the deployment sizes; the rest (PyTorch,
             # the reference runtime; the teacher and the controls, there to compare accuracy with) only accuracy
             # and batch-1 latency: those timings were a third of the bench stage's minutes on 2 cores
-            full = art["model"] in timed_at_sizes and art["runtime"] != "torch"
+            full = art["model"] in deployed and art["runtime"] != "torch"
             runner = load_runner(
                 art["path"], art["runtime"], imgsz, batch=1, threads=cfg.threads, **art.get("options", {})
             )
