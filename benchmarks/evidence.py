@@ -81,6 +81,7 @@ def _ultralytics_kd(dis: float) -> Arm:
 # A variant turns off what it does not need: neither KD variant nor any later stage reads the control (and the
 # control's budget follows qat.epochs, which ptq changes); a distillation variant does not need native either
 _OFF = ("native=null", "control=null")
+EARLY = 6  # the distilled epochs before an early prune
 _TERMS = {"cls": "sigmoid-score KD", "ld": "DFL localisation KD", "cwd": "channel-wise feature KD"}
 
 
@@ -153,6 +154,31 @@ ARMS: dict[str, Arm] = {
         artifact="openvino",
         vs=("control", "qat", "prune_50"),
     ),
+    # Pruning early: the student distilled for EARLY epochs only, then pruned and recovered with KD for the rest of
+    # the chain's budget (the same total as control), at the student's learning rate. The demo's students are still
+    # climbing when distillation ends, so pruning late leaves the pruned architecture only 6 epochs to catch up.
+    **{
+        name: Arm(
+            f"{what}, the student pruned after {EARLY} distilled epochs and recovered with KD for the rest of the budget",
+            stage=stage,
+            overrides=(*_OFF, f"student.epochs={EARLY}", "prune.epochs={early_recovery}", "prune.lr0=0.002", *extra),
+            artifact=artifact,
+            vs=vs,
+        )
+        for name, what, stage, artifact, extra, vs in (
+            ("prune_early", "-30% MACs", "prune", "model", (), ("control", "prune_kd")),
+            ("qat_early", "QAT INT8 of prune_early (OpenVINO IR)", "qat", "openvino", (), ("control", "qat", "prune_early")),
+            ("prune50_early", "-50% MACs", "prune", "model", ("prune.macs=0.5",), ("control", "prune_50", "prune_early")),
+            (
+                "qat_prune50_early",
+                "QAT INT8 of prune50_early (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5",),
+                ("control", "qat_prune50", "prune50_early"),
+            ),
+        )
+    },
     "ptq": Arm(
         "post-training INT8 (calibration only) of prune_kd, OpenVINO IR",
         stage="qat",
@@ -200,8 +226,11 @@ class Study:
         if not arm.overrides:
             return self.cfg
         # {budget}: the epochs the main chain trains its student (what `control` trains for)
-        budget = sum(self.cfg.control_budget().values())
-        overrides = [o.format(budget=budget) for o in arm.overrides]
+        parts = self.cfg.control_budget()
+        budget = sum(parts.values())
+        # {early_recovery}: the recovery epochs that keep an early prune's total at that budget
+        early_recovery = budget - EARLY - (parts.get("prune", 0) - self.cfg.prune.epochs) - parts.get("qat", 0)
+        overrides = [o.format(budget=budget, early_recovery=early_recovery) for o in arm.overrides]
         return load_config(self.config, [*overrides, f"name={MAIN}-{name}"])
 
     def key(self, name: str, seed: int) -> str:

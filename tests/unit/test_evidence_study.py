@@ -105,3 +105,14 @@ def test_a_variant_takes_stages_made_with_its_own_settings_from_the_main_run_or_
     evidence._link_stages([main, sibling], variant, 1, skip="qat")
     assert (variant.seed_dir(1) / "distill" / "origin").read_text() == main.cfg.name
     assert (variant.seed_dir(1) / "prune" / "origin").read_text() == sibling.cfg.name
+
+
+def test_an_early_prune_gets_the_chain_budget_and_no_more(evidence, tmp_path):
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    budget = sum(study.cfg.control_budget().values())
+    for name in ("prune_early", "qat_early", "prune50_early", "qat_prune50_early"):
+        cfg = study.arm_config(name)
+        assert cfg.student.epochs == evidence.EARLY < study.cfg.student.epochs
+        assert sum(cfg.control_budget().values()) == budget  # comparable with the main chain's control
+        assert cfg.prune.epochs > study.cfg.prune.epochs
+    assert study.arm_config("prune50_early").prune.macs == 0.5
