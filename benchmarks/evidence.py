@@ -159,7 +159,8 @@ ARMS: dict[str, Arm] = {
     # climbing when distillation ends, so pruning late leaves the pruned architecture only 6 epochs to catch up.
     **{
         name: Arm(
-            f"{what}, the student pruned after {EARLY} distilled epochs and recovered with KD for the rest of the budget",
+            f"{what}, the student pruned after {EARLY} distilled epochs and recovered with KD for the rest of the "
+            "budget",
             stage=stage,
             overrides=(*_OFF, f"student.epochs={EARLY}", "prune.epochs={early_recovery}", "prune.lr0=0.002", *extra),
             artifact=artifact,
@@ -167,8 +168,22 @@ ARMS: dict[str, Arm] = {
         )
         for name, what, stage, artifact, extra, vs in (
             ("prune_early", "-30% MACs", "prune", "model", (), ("control", "prune_kd")),
-            ("qat_early", "QAT INT8 of prune_early (OpenVINO IR)", "qat", "openvino", (), ("control", "qat", "prune_early")),
-            ("prune50_early", "-50% MACs", "prune", "model", ("prune.macs=0.5",), ("control", "prune_50", "prune_early")),
+            (
+                "qat_early",
+                "QAT INT8 of prune_early (OpenVINO IR)",
+                "qat",
+                "openvino",
+                (),
+                ("control", "qat", "prune_early"),
+            ),
+            (
+                "prune50_early",
+                "-50% MACs",
+                "prune",
+                "model",
+                ("prune.macs=0.5",),
+                ("control", "prune_50", "prune_early"),
+            ),
             (
                 "qat_prune50_early",
                 "QAT INT8 of prune50_early (OpenVINO IR)",

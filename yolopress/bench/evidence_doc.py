@@ -42,6 +42,13 @@ _CLAIMS = (
     ),
     ("prune_kd", "control", "pruned (−30% MACs) and KD-recovered vs the budget-matched unpruned control"),
     ("prune_kd", "prune_nokd", "KD recovery vs recovery without KD"),
+    (
+        "prune_early",
+        "prune_kd",
+        "the same −30% prune after 6 of the 15 distilled epochs, recovered with KD for the rest of the budget, vs "
+        "after all 15",
+    ),
+    ("prune50_early", "prune_50", "the same early prune at −50% MACs vs after distillation"),
     ("qat", "prune_kd", "INT8 (QAT, OpenVINO IR) vs its FP32 source"),
     ("qat", "control", "the deployed INT8 artifact vs the budget-matched FP32 control"),
     ("qat", "ptq", "QAT vs post-training quantization"),
