@@ -120,7 +120,7 @@ def print_rows(rows: dict, reference: str, batch: int, title: str) -> None:
         mp = r["test_map50_95_one_seed"]
         print(
             f"{name:<34} {r['p50_ms']:>8.2f} {r[key]:>8.2f}x {tput if tput is not None else '-':>11} "
-            f"{mp if mp is not None else '-':>9}"
+            f"{f'{mp:.3f}' if mp is not None else '-':>9}"
         )
 
 

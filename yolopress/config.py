@@ -322,6 +322,10 @@ class BenchConfig(_Section):
     deployment_models: list[Literal["teacher", "native", "control", "distill", "prune", "qat"]] | None = None
     e2e: bool = True  # also time letterbox + inference + NMS on real images
     threads: int | None = Field(None, ge=1)  # CPU threads per runtime; None = all cores
+    # The float operations of the INT8 OpenVINO IR (its convolutions are INT8 either way): f32, or auto, OpenVINO's
+    # default for the CPU (bf16 where it has bf16 units: AMX, AVX-512 BF16); faster there, and less close to the
+    # fake-quantized model (runtime/openvino.py). FP32 IRs always run in f32. Rows record it (`float_precision`)
+    openvino_int8_float: Literal["f32", "auto"] = "f32"
 
     @field_validator("imgsz")
     @classmethod

@@ -328,3 +328,29 @@ def test_report_times_every_deployable_artifact_at_the_deployment_sizes(tiny_run
         assert rows[key].sizes[128].latency_ms.p50_ms > 0.5 * rows[key].latency_ms.p50_ms
     md = records["report"].path("report_md").read_text()
     assert "### Speed at 128 px" in md and "| qat/openvino | openvino | int8 |" in md
+
+
+def test_an_int8_ir_runs_its_float_ops_in_f32_unless_asked_and_the_report_says_what_ran(tiny_run):
+    """bench.openvino_int8_float: f32 by default; auto is OpenVINO's own choice for this CPU (bf16 where it has
+    bf16 units); an FP32 IR runs in f32 whatever is asked. Every OpenVINO row records what ran."""
+    import openvino as ov
+
+    from yolopress.bench.schema import load_report
+    from yolopress.runtime import load_runner
+
+    _, _, records = tiny_run
+    int8, fp32 = records["qat"].path("openvino"), records["export"].path("native.openvino")
+    core = ov.Core()
+    own = core.compile_model(core.read_model(next(int8.glob("*.xml"))), "CPU").get_property("INFERENCE_PRECISION_HINT")
+    with load_runner(int8, "openvino", 64) as r:
+        assert r.quantized and r.float_precision == "f32"
+    with load_runner(int8, "openvino", 64, int8_float="auto") as r:
+        assert r.float_precision == own.to_string()
+    with load_runner(fp32, "openvino", 64, int8_float="auto") as r:
+        assert not r.quantized and r.float_precision == "f32"
+    with pytest.raises(ValueError, match="int8_float"):
+        load_runner(int8, "openvino", 64, int8_float="bf16")
+    report = load_report(records["report"].path("report_json"))
+    rows = [row for dev in report.devices for row in dev.rows]
+    assert {r.float_precision for r in rows if r.runtime == "openvino"} == {"f32"}
+    assert {r.float_precision for r in rows if r.runtime != "openvino"} == {None}

@@ -69,6 +69,13 @@ def _delta(row: Row, ref: str) -> str:
     return f"{text}, {d.latency_ratio:.2f}×"
 
 
+def _precision(r) -> str:
+    """The row's precision, and what its float operations ran in where that is not f32 (an INT8 IR in bf16)."""
+    if r.float_precision in (None, "f32"):
+        return r.precision
+    return f"{r.precision} ({r.float_precision} float ops)"
+
+
 def _accuracy(row: Row) -> str:
     return f"{row.map50_95:.3f}" + (f" ± {row.map50_95_std:.3f}" if row.map50_95_std is not None else "")
 
@@ -124,7 +131,7 @@ def _speed_tables(dev: Device) -> list[str]:
             tput = " | ".join(f"{speed.throughput[b]:.1f}" if b in speed.throughput else "–" for b in batches)
             up = speed.speedup_vs_native_fp32_ort
             lines.append(
-                f"| {r.artifact} | {r.runtime} | {r.precision} | {speed.latency_ms.p50_ms:.2f}{warn} "
+                f"| {r.artifact} | {r.runtime} | {_precision(r)} | {speed.latency_ms.p50_ms:.2f}{warn} "
                 f"| {speed.latency_ms.p90_ms:.2f} | {tput} | {f'{up:.2f}×' if up else '–'} |"
             )
     return lines
@@ -210,7 +217,7 @@ def to_markdown(
             lat, e2e = r.latency_ms, r.e2e_latency_ms
             warn = " ⚠" if lat.noisy else ""
             lines.append(
-                f"| {r.artifact} | {r.runtime} | {r.precision} | {r.params / 1e6:.2f} | {r.gflops:.2f} "
+                f"| {r.artifact} | {r.runtime} | {_precision(r)} | {r.params / 1e6:.2f} | {r.gflops:.2f} "
                 f"| {r.size_mb:.1f} | {_accuracy(r)} | {r.map50:.3f} | {lat.p50_ms:.2f}{warn} "
                 f"| {lat.p90_ms:.2f} | {lat.p99_ms:.2f} | {f'{e2e.p50_ms:.2f}' if e2e else '–'} | {_fmt_tput(r)} "
                 f"| {_delta(r, 'teacher')} | {_delta(r, 'native')} | {_delta(r, 'control')} |{watts}"

@@ -13,7 +13,7 @@ from yolopress import __version__
 from yolopress.bench.stats import mean_std, paired
 from yolopress.io import hash_json
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # every row is compared with these, measured on the same runtime: the teacher, the student trained alone for as many
 # epochs (native), and for as many epochs as the whole chain trains it (control, the budget-matched one)
 REFERENCES = ("teacher", "native", "control")
@@ -71,6 +71,7 @@ def rows_from_bench(bench: dict) -> list[dict]:
             "e2e_latency_ms": _latency(r.get("e2e_latency")),
             "throughput": {int(b): v for b, v in r.get("throughput", {}).items()},
             "threads": r["latency"].get("threads"),
+            "float_precision": r.get("float_precision"),
             "power_w": r.get("power_w"),
             "speedup_vs_native_fp32_ort": _speedup(r["latency"], by_key.get(SPEED_REFERENCE, {}).get("latency")),
             "sizes": _sizes(r, by_key.get(SPEED_REFERENCE)),

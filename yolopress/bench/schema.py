@@ -13,6 +13,8 @@ Version history:
      the mean over seeds), ``vs_control`` (the budget-matched control), and per delta its paired 95%
      CI, the number of seeds, and for a one-seed run the seed-to-seed spread from the last evidence
      study; v4 reports need no change (one seed, unknown).
+  6. adds ``float_precision`` per row: what the runtime ran the float operations in (OpenVINO: ``f32``,
+     or ``bf16`` for an INT8 IR on a CPU with bf16 units); v5 reports need no change (unknown).
 
 Reports written by older versions are migrated on load, so ``yolopress report`` and
 ``yolopress gate`` read any report that was ever written.
@@ -97,6 +99,7 @@ class Row(_Strict):
     # batch size -> images per second (model-only)
     throughput: dict[Annotated[int, Field(ge=1)], Positive] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1)
+    float_precision: str | None = None  # what the float operations ran in, where the runtime says (OpenVINO)
     vs_teacher: Delta | None = None
     vs_native: Delta | None = None
     vs_control: Delta | None = None
@@ -169,7 +172,12 @@ def _migrate_v4(raw: dict) -> dict:
     return {**raw, "schema_version": 5}
 
 
-_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4}
+def _migrate_v5(raw: dict) -> dict:
+    """v5 -> v6: only ``float_precision`` per row, which defaults to unknown."""
+    return {**raw, "schema_version": 6}
+
+
+_MIGRATIONS = {1: _migrate_v1, 2: _migrate_v2, 3: _migrate_v3, 4: _migrate_v4, 5: _migrate_v5}
 
 
 def parse_report(raw: dict, source: str = "<report>") -> Report:

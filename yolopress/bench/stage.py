@@ -55,6 +55,7 @@ def artifacts(ctx: StageContext) -> list[dict]:
                         "precision": "int8",
                         "path": path,
                         "pt": qat.metrics["source"],
+                        **({"options": {"int8_float": ctx.cfg.bench.openvino_int8_float}} if fmt == "openvino" else {}),
                     }
                 )
     engines = ctx.inputs.get("engine")
@@ -129,7 +130,9 @@ def _deployment_speed(art: dict, sizes: list[int], batches: list[int], settings:
     for size in sizes:
         x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
         try:
-            with load_runner(art["path"], art["runtime"], size, batch=1, threads=threads) as runner:
+            with load_runner(
+                art["path"], art["runtime"], size, batch=1, threads=threads, **art.get("options", {})
+            ) as runner:
                 lat = model_latency(runner, x, settings)
         except UnsupportedBatch as e:
             ui.info(f"no {size} px timing for {art['model']}/{art['runtime']}: {e}")
@@ -139,14 +142,16 @@ def _deployment_speed(art: dict, sizes: list[int], batches: list[int], settings:
     return out
 
 
-def _row(ctx: StageContext, art: dict, acc: dict, lat: dict, e2e: dict | None, tput: dict, info: dict, threads) -> dict:
+def _row(ctx: StageContext, art: dict, acc: dict, lat: dict, e2e: dict | None, tput: dict, info: dict, runner) -> dict:
     return {
         **{k: art[k] for k in ("model", "runtime", "format", "precision")},
+        # what the float operations ran in, where the runtime resolves it (OpenVINO: f32, or bf16 for an INT8 IR)
+        "float_precision": getattr(runner, "float_precision", None),
         "path": str(Path(art["path"]).relative_to(ctx.run_dir)),
         **info,
         "size_mb": file_size_mb(Path(art["path"])),
         "accuracy": acc,
-        "latency": {**lat, "threads": threads, "kind": "model-only"},
+        "latency": {**lat, "threads": runner.threads, "kind": "model-only"},
         "e2e_latency": e2e,
         "throughput": tput,
     }
@@ -179,14 +184,13 @@ def run(ctx: StageContext) -> StageResult:
                 acc = evaluate(runner, data, cfg.split, cfg.conf, cfg.iou, cfg.max_det)
                 lat = model_latency(runner, x, settings)
                 e2e = e2e_latency(runner, e2e_images, settings) if cfg.e2e and full else None
-                threads = runner.threads
             tput = _throughput(art, imgsz, cfg.batches if full else [1], settings, cfg.threads, lat)
             noisy = " (noisy)" if lat["noisy"] else ""
             ui.info(
                 f"{art['model']:>8}/{art['runtime']:<11} mAP50-95 {acc['map50_95']:.3f}  "
                 f"p50 {lat['p50_ms']:.2f} ms{noisy}  cv {lat['cv']:.2f}"
             )
-            row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], threads)
+            row = _row(ctx, art, acc, lat, e2e, tput, infos[art["pt"]], runner)
             sizes = cfg.sizes(imgsz)[1:] if full else []
             row["sizes"] = _deployment_speed(art, sizes, cfg.batches, settings, cfg.threads)
             rows.append(row)

@@ -103,17 +103,18 @@ def _fine_tune(yolo, src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path,
     return metrics
 
 
-def agreement(pt: Path, artifact: Path, runtime: str, imgsz: int, batches: list[torch.Tensor]) -> dict:
+def agreement(pt: Path, artifact: Path, runtime: str, imgsz: int, batches: list[torch.Tensor], **options) -> dict:
     """How far the INT8 artifact's outputs are from the fake-quantized PyTorch model's, on the same images.
 
-    Boxes in input pixels, scores as probabilities: the largest and the 99th-percentile difference.
+    Boxes in input pixels, scores as probabilities: the largest and the 99th-percentile difference. ``options``
+    go to the runner (e.g. ``int8_float="auto"`` for OpenVINO).
     """
     from yolopress._ultralytics import YOLO
     from yolopress.runtime import load_runner
 
     model = YOLO(str(pt)).model.float().eval()
     ref, got = [], []
-    with load_runner(artifact, runtime, imgsz, batch=1) as runner, torch.no_grad():
+    with load_runner(artifact, runtime, imgsz, batch=1, **options) as runner, torch.no_grad():
         for x in torch.cat(batches).split(1):
             ref.append(model(x)[0].numpy())
             got.append(runner.infer(x.numpy()))

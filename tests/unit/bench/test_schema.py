@@ -68,3 +68,15 @@ def test_merge_devices(tmp_path):
     assert "## cpu" in md and "## jetson-orin-nano" in md
     with pytest.raises(ReportError, match="not be comparable"):
         merge_reports([cpu, parsed(baseline_rows(), imgsz=640)])
+
+
+def test_a_v5_report_reads_with_its_float_precision_unknown_and_bf16_float_ops_are_shown():
+    raw = report(baseline_rows())
+    raw["schema_version"] = 5
+    assert all(r.float_precision is None for r in parse_report(raw).devices[0].rows)
+    int8 = {**baseline_rows()[2], "artifact": "qat/openvino", "model": "qat", "precision": "int8"}
+    rows = [*baseline_rows(), {**int8, "float_precision": "bf16"}]
+    rows.append({**int8, "artifact": "qat/x", "float_precision": "f32"})
+    md = to_markdown(parsed(rows))
+    assert "| qat/openvino | openvino | int8 (bf16 float ops) |" in md
+    assert "| qat/x | openvino | int8 |" in md  # f32, the default, is not spelled out

@@ -1,0 +1,75 @@
+"""The pure parts of benchmarks/cross_cpu.py and benchmarks/ov_profile.py, without training or timing."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+@pytest.fixture(scope="module")
+def cross_cpu():
+    return _load("cross_cpu")
+
+
+@pytest.fixture(scope="module")
+def ov_profile():
+    return _load("ov_profile")
+
+
+@pytest.mark.parametrize(
+    ("exec_type", "precision"),
+    [
+        ("brgconv_avx512_amx_i8", "I8"),  # AMX, lower case (OpenVINO 2026)
+        ("brgconv_avx512_amx_1x1_i8", "I8"),
+        ("jit_avx512_FP32", "FP32"),
+        ("ref_f32", "FP32"),
+        ("reorder_brgemm_f32", "FP32"),
+        ("brgconv_avx512_amx_1x1_bf16", "BF16"),
+        ("jit_avx2_U8", "U8"),
+        ("undef", "-"),
+    ],
+)
+def test_a_kernel_name_gives_the_precision_it_ran_in(ov_profile, exec_type, precision):
+    assert ov_profile.kernel_precision(exec_type) == precision
+
+
+def test_two_cpus_of_one_class_are_not_the_same_numerical_path(cross_cpu):
+    flags = ["avx2", "avx512f", "avx512_vnni"]
+    intel, amd = cross_cpu._where("Intel Xeon", flags + ["amx_int8"], 2), cross_cpu._where("AMD EPYC", flags, 2)
+    assert intel[1] == amd[1] == "vnni"
+    assert intel != amd
+    assert cross_cpu._where("AMD EPYC", flags, 1) != amd  # threads too
+
+
+def test_the_qat_stage_threads_come_from_its_targets(cross_cpu):
+    assert cross_cpu._stage_threads({"threads": 2}) == 2
+    assert cross_cpu._stage_threads({"targets": {"tensorrt": {"threads": 2}, "openvino": {"threads": 2}}}) == 2
+    assert cross_cpu._stage_threads({"val_map50_95": 0.5}) == 1  # recorded before yolopress set threads
+
+
+def test_gains_pair_each_side_over_the_seeds_that_have_both_arms(cross_cpu):
+    def row(seed, arm, here, cached):
+        return {"seed": seed, "arm": arm, "test_map50_95": [here, cached]}
+
+    rows = [row(1, "native", 0.40, 0.42), row(1, "distill", 0.43, 0.44), row(2, "native", 0.41, 0.43)]
+    rows += [row(2, "distill", 0.45, 0.44), row(3, "distill", 0.9, 0.9)]  # seed 3 has no native: not paired
+    g = cross_cpu.gains(rows)
+    here, cached = g["here"]["distill-native"], g["cached"]["distill-native"]
+    assert here["n"] == cached["n"] == 2
+    assert here["mean_diff"] == pytest.approx(0.035)
+    assert cached["mean_diff"] == pytest.approx(0.015)
+    assert "distill-control" not in g["here"]  # no control rows
