@@ -49,9 +49,10 @@ def _where(cpu: str | None, flags: list[str] | None, threads: int) -> tuple[str,
 
 
 def _stage_threads(metrics: dict) -> int:
-    """The training threads a stage recorded (the qat stage, per target); 1 before yolopress set them."""
-    per_target = [t.get("threads") for t in (metrics.get("targets") or {}).values() if isinstance(t, dict)]
-    return metrics.get("threads") or next((n for n in per_target if n), None) or 1
+    """The training threads a stage recorded (qat per target, prune per step); 1 before yolopress set them."""
+    parts = [*(metrics.get("targets") or {}).values(), *(metrics.get("steps") or [])]
+    per_part = [t.get("threads") for t in parts if isinstance(t, dict)]
+    return metrics.get("threads") or next((n for n in per_part if n), None) or 1
 
 
 def gains(rows: list[dict]) -> dict:

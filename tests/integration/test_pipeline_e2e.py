@@ -76,6 +76,8 @@ def test_distill_logs_kd_columns_and_step_times(tiny_run):
 
     for stage in ("teacher", "native", "control", "distill"):
         assert records[stage].metrics["threads"] == cpu_threads(), stage
+    tuned = [s for s in records["prune"].metrics["steps"] if s["epochs"]]  # each pruning step's fine-tuning
+    assert tuned and all(s["threads"] == cpu_threads() for s in tuned)
 
 
 def test_prune_gives_a_smaller_plain_checkpoint_recovered_with_distillation(tiny_run):

@@ -55,9 +55,10 @@ def test_two_cpus_of_one_class_are_not_the_same_numerical_path(cross_cpu):
     assert cross_cpu._where("AMD EPYC", flags, 1) != amd  # threads too
 
 
-def test_the_qat_stage_threads_come_from_its_targets(cross_cpu):
+def test_the_qat_and_prune_stage_threads_come_from_their_targets_and_steps(cross_cpu):
     assert cross_cpu._stage_threads({"threads": 2}) == 2
     assert cross_cpu._stage_threads({"targets": {"tensorrt": {"threads": 2}, "openvino": {"threads": 2}}}) == 2
+    assert cross_cpu._stage_threads({"steps": [{"step": 1, "threads": 2}, {"step": 2, "threads": 2}]}) == 2  # prune
     assert cross_cpu._stage_threads({"val_map50_95": 0.5}) == 1  # recorded before yolopress set threads
 
 

@@ -201,7 +201,9 @@ def prune_and_recover(
                 current, cfg, data_yaml, step_dir, epochs=epochs, lr0=pc.lr0, teacher=teacher, desc=desc
             )
             current = step_dir / "model.pt"
-            record.update(val_map50_95=metrics["val_map50_95"], val_map50=metrics["val_map50"])
+            record.update(
+                val_map50_95=metrics["val_map50_95"], val_map50=metrics["val_map50"], threads=metrics["threads"]
+            )
         history.append(record)
     shutil.copy2(current, out / "model.pt")
     for step in range(1, pc.steps + 1):  # the step checkpoints were only the next step's input
