@@ -192,6 +192,22 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.5",),
                 ("control", "qat_prune50", "prune50_early"),
             ),
+            (
+                "prune_early_pool",
+                "-30% MACs, distilled and recovered on the demo's unlabeled test-domain pool too (distill.unlabeled=synth)",
+                "prune",
+                "model",
+                ("distill.unlabeled=synth",),
+                ("control", "prune_early"),
+            ),
+            (
+                "qat_early_pool",
+                "QAT INT8 of prune_early_pool (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("distill.unlabeled=synth",),
+                ("control", "qat_early", "prune_early_pool"),
+            ),
         )
     },
     "ptq": Arm(

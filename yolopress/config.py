@@ -206,6 +206,7 @@ class PruneConfig(_Section):
     epochs: int = Field(14, ge=0)  # recovery after the last step (demo: KD beats no KD at 14, ties at 6)
     lr0: float = Field(0.001, gt=0)  # fine-tuning learning rate (the student's optimizer and batch)
     teacher: Literal["teacher", "student", "none"] = "teacher"  # distil from the teacher, the unpruned student, or not
+    pool: bool = True  # the fine-tuning distils on distill.unlabeled's pool too, when there is one (and a teacher)
 
     @field_validator("latency_imgsz")
     @classmethod

@@ -85,18 +85,19 @@ def _train_key(cfg: PipelineConfig) -> dict:
     return {"imgsz": cfg.imgsz, "seed": cfg.student_seed}
 
 
-def _distill_key(cfg: PipelineConfig) -> dict:
+def _pool_key(cfg: PipelineConfig) -> dict:
     """A user's unlabeled folder lives outside the run: notice when its images change (names, sizes, times)."""
     pool = cfg.distill.unlabeled if cfg.distill is not None else None
     if pool is None or pool == "synth":
-        return _train_key(cfg)
+        return {}
     from yolopress.io import hash_json
 
     files = sorted(p for p in Path(pool).rglob("*") if p.is_file())
-    return {
-        **_train_key(cfg),
-        "unlabeled": hash_json([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files]),
-    }
+    return {"unlabeled": hash_json([(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files])}
+
+
+def _distill_key(cfg: PipelineConfig) -> dict:
+    return {**_train_key(cfg), **_pool_key(cfg)}
 
 
 def _teacher_key(cfg: PipelineConfig) -> dict:
@@ -104,11 +105,13 @@ def _teacher_key(cfg: PipelineConfig) -> dict:
 
 
 def _prune_key(cfg: PipelineConfig) -> dict:
-    """A latency target's result depends on where it was timed: threads and input size."""
+    """A latency target's result depends on where it was timed: threads and input size; a recovery on a user's
+    unlabeled folder, on its images."""
+    pool = _pool_key(cfg) if cfg.prune.pool else {}  # the recovery distils on the pool too
     if not cfg.prune.timed:
-        return {**_train_key(cfg), "threads": None}
+        return {**_train_key(cfg), "threads": None, **pool}
     threads = cfg.bench.threads if cfg.bench else None
-    return {**_train_key(cfg), "threads": threads, "latency_imgsz": cfg.prune_latency_imgsz()}
+    return {**_train_key(cfg), "threads": threads, "latency_imgsz": cfg.prune_latency_imgsz(), **pool}
 
 
 def _qat_key(cfg: PipelineConfig) -> dict:

@@ -96,6 +96,7 @@ NEUTRAL: dict[str, Any] = {
     "cross": 0.0,
     "speedup": None,
     "latency_imgsz": None,
+    "pool": True,  # prune.pool: without distill.unlabeled it changes nothing
 }
 
 

@@ -26,12 +26,23 @@ def test_pool_from_a_data_yaml_and_a_folder_of_images(tiny_data, tmp_path):
         distill={"unlabeled": str(pool), "unlabeled_batch": 4},
         control=None,
     )
-    records = Pipeline(load_config(cfg_path), tmp_path / "runs").run(until="distill")
+    records = Pipeline(load_config(cfg_path), tmp_path / "runs").run(until="prune")
     distill = records["distill"]
     assert distill.metrics["unlabeled_images"] == len(list(pool.rglob("*.jpg"))) == 8
     assert distill.metrics["unlabeled"] == str(pool)
+    # the recovery distils on the pool too: each step's trainer drew from its 8 images
+    prune = records["prune"]
+    assert prune.metrics["unlabeled"] == str(pool)
+    assert [s["unlabeled_images"] for s in prune.metrics["steps"]] == [8, 8]
     assert _listing(pool) == before  # nothing written into the user's folder (no label cache)
-    assert not (distill.dir / "pool").exists()  # the links were only for training
+    assert not (distill.dir / "pool").exists() and not (prune.dir / "pool").exists()  # links only for training
+
+    # prune.pool: false keeps the recovery on the labeled images (and retrains only prune)
+    made = (distill.dir / "stage.json").read_text()
+    off = Pipeline(load_config(cfg_path, ["prune.pool=false"]), tmp_path / "runs").run(until="prune")
+    assert off["prune"].metrics["unlabeled"] is None
+    assert not any("unlabeled_images" in s for s in off["prune"].metrics["steps"])
+    assert (off["distill"].dir / "stage.json").read_text() == made  # distill reused, not retrained
 
     # a changed pool retrains distill; an unchanged one does not
     shutil.copy(pool / "frame0.jpg", pool / "frame99.jpg")

@@ -49,6 +49,17 @@ _CLAIMS = (
         "after all 15",
     ),
     ("prune50_early", "prune_50", "the same early prune at −50% MACs vs after distillation"),
+    (
+        "prune_early_pool",
+        "prune_early",
+        "that early −30% prune with distillation and recovery on the unlabeled test-domain pool too, vs without it",
+    ),
+    (
+        "qat_early_pool",
+        "control",
+        "its INT8 IR (trained on an Intel Xeon) vs the budget-matched FP32 control (trained on an AMD EPYC; the "
+        "same comparison on the Xeon alone is in docs/pruning.md)",
+    ),
     ("qat", "prune_kd", "INT8 (QAT, OpenVINO IR) vs its FP32 source"),
     ("qat", "control", "the deployed INT8 artifact vs the budget-matched FP32 control"),
     ("qat", "ptq", "QAT vs post-training quantization"),

@@ -40,12 +40,14 @@ class KeptModelDistillationTrainer(KeepModel, DistillationTrainer):
     """Detection loss plus distillation from a teacher."""
 
 
-def trainer_for(teacher: Path | None, cfg: PipelineConfig):
+def trainer_for(teacher: Path | None, cfg: PipelineConfig, pool: Path | None = None):
     """The trainer class that fine-tunes a kept model: with distillation from ``teacher`` (the run's
-    ``distill`` loss settings, or their defaults where distillation is off), or without one."""
+    ``distill`` loss settings, or their defaults where distillation is off), and on the prepared unlabeled
+    ``pool`` too where one is given; or without one."""
     if teacher is None:
         return KeptModelTrainer
-    return KeptModelDistillationTrainer.configured(DistillSettings.from_config(teacher, cfg.distill or DistillConfig()))
+    settings = DistillSettings.from_config(teacher, cfg.distill or DistillConfig(), pool, cfg.student.batch)
+    return KeptModelDistillationTrainer.configured(settings)
 
 
 def fine_tune(
@@ -60,16 +62,32 @@ def fine_tune(
     desc: str,
     module=None,
     callbacks: dict | None = None,
+    pool: Path | None = None,
 ) -> dict:
     """Fine-tune the checkpoint ``src`` (or ``module``, a changed copy of it) into ``out/model.pt``.
 
     The student's settings with ``epochs``, ``lr0`` and no warm-up; distillation from ``teacher``
-    when one is given. ``callbacks`` maps Ultralytics events to extra functions. Returns the
-    training metrics (val mAP, epochs, step time).
+    when one is given (on the prepared unlabeled ``pool``'s images too, where one is given).
+    ``callbacks`` maps Ultralytics events to extra functions. Returns the training metrics (val mAP,
+    epochs, step time).
     """
     tc = cfg.student.model_copy(update={"epochs": epochs, "lr0": lr0, "warmup_epochs": 0.0})
-    trainer = trainer_for(teacher, cfg)
-    return train(str(src), tc, cfg, data_yaml, out, desc, trainer=trainer, module=module, callbacks=callbacks)[1]
+    trainer, box = trainer_for(teacher, cfg, pool), {}
+    metrics = train(
+        str(src),
+        tc,
+        cfg,
+        data_yaml,
+        out,
+        desc,
+        trainer=trainer,
+        module=module,
+        callbacks=callbacks,
+        on_trainer=lambda t: box.setdefault("trainer", t),
+    )[1]
+    if pool is not None:  # what the trainer drew from, not what was asked for
+        metrics["unlabeled_images"] = len(box["trainer"].pool_loader.dataset)
+    return metrics
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ MACs in ``steps`` equal steps; after each step but the last it is fine-tuned for
 after the last for ``epochs`` (recovery). Fine-tuning runs Ultralytics' trainer (the distillation
 trainer when ``prune.teacher`` is ``teacher`` or ``student``, the unpruned model), with one
 change: the trainer keeps the pruned architecture instead of rebuilding the model from its YAML.
+Where distillation has an unlabeled pool (``distill.unlabeled``), the recovery distils on it too
+(``prune.pool``, on by default).
 
 A latency target (``latency_ms``, or ``speedup`` over the unpruned student) is turned into a MACs
 target first: the student is pruned (without training) to a bisected share of MACs, exported for
@@ -37,6 +39,7 @@ from yolopress.compress.prune import (
     smallest_meeting,
 )
 from yolopress.config import PipelineConfig, PruneConfig
+from yolopress.data.pool import prepare as prepare_pool
 from yolopress.data.batches import letterboxed_batches
 from yolopress.stage import StageContext, StageResult
 
@@ -165,9 +168,16 @@ def ratio_for_latency(
 
 
 def prune_and_recover(
-    src: Path, cfg: PipelineConfig, data_yaml: Path, out: Path, teacher: Path | None, macs_ratio: float
+    src: Path,
+    cfg: PipelineConfig,
+    data_yaml: Path,
+    out: Path,
+    teacher: Path | None,
+    macs_ratio: float,
+    pool: Path | None = None,
 ) -> list[dict]:
-    """Prune ``src`` by ``macs_ratio`` of its MACs in ``prune.steps`` steps with fine-tuning; writes ``out/model.pt``.
+    """Prune ``src`` by ``macs_ratio`` of its MACs in ``prune.steps`` steps with fine-tuning (distilling on the
+    unlabeled ``pool`` too, where one is given); writes ``out/model.pt``.
 
     Returns one record per step: MACs and parameters after it, and the val mAP after its fine-tuning.
     """
@@ -198,12 +208,14 @@ def prune_and_recover(
         if epochs:
             desc = f"prune {step}/{pc.steps}"
             metrics = fine_tune(
-                current, cfg, data_yaml, step_dir, epochs=epochs, lr0=pc.lr0, teacher=teacher, desc=desc
+                current, cfg, data_yaml, step_dir, epochs=epochs, lr0=pc.lr0, teacher=teacher, desc=desc, pool=pool
             )
             current = step_dir / "model.pt"
             record.update(
                 val_map50_95=metrics["val_map50_95"], val_map50=metrics["val_map50"], threads=metrics["threads"]
             )
+            if pool is not None:
+                record["unlabeled_images"] = metrics["unlabeled_images"]
         history.append(record)
     shutil.copy2(current, out / "model.pt")
     for step in range(1, pc.steps + 1):  # the step checkpoints were only the next step's input
@@ -232,7 +244,17 @@ def run_stage(ctx: StageContext) -> StageResult:
             )
     else:
         ratio = pc.macs
-    history = prune_and_recover(src, ctx.cfg, data_yaml, ctx.out, teacher, ratio)
+    # the recovery learns from the teacher on the deployment-domain pool too, as distillation did
+    dc = ctx.cfg.distill
+    pool = None
+    if pc.pool and teacher is not None and dc is not None and dc.unlabeled:
+        pool = prepare_pool(ctx.cfg, ctx.out / "pool", ctx.progress)
+    try:
+        history = prune_and_recover(src, ctx.cfg, data_yaml, ctx.out, teacher, ratio, pool)
+    finally:
+        if pool is not None:  # links to the user's images, or generated ones: made again from the config
+            shutil.rmtree(pool.parent, ignore_errors=True)
+    metrics["unlabeled"] = dc.unlabeled if pool is not None else None
     final = history[-1]
     metrics.update(
         steps=history,
@@ -256,6 +278,8 @@ def run_stage(ctx: StageContext) -> StageResult:
         )
     if final.get("val_map50_95") is not None:
         summary += f", recovered to val mAP50-95 {final['val_map50_95']:.3f}"
+        if pool is not None:
+            summary += " (with the unlabeled pool)"
     return StageResult({"model": "model.pt"}, metrics, summary)
 
 
