@@ -194,7 +194,8 @@ ARMS: dict[str, Arm] = {
             ),
             (
                 "prune_early_pool",
-                "-30% MACs, distilled and recovered on the demo's unlabeled test-domain pool too (distill.unlabeled=synth)",
+                "-30% MACs, distilled and recovered on the demo's unlabeled test-domain pool too "
+                "(distill.unlabeled=synth)",
                 "prune",
                 "model",
                 ("distill.unlabeled=synth",),
@@ -207,6 +208,22 @@ ARMS: dict[str, Arm] = {
                 "openvino",
                 ("distill.unlabeled=synth",),
                 ("control", "qat_early", "prune_early_pool"),
+            ),
+            (
+                "prune50_early_pool",
+                "-50% MACs, distilled and recovered on the unlabeled test-domain pool too (distill.unlabeled=synth)",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth"),
+                ("control", "prune50_early", "prune_early_pool"),
+            ),
+            (
+                "qat_prune50_early_pool",
+                "QAT INT8 of prune50_early_pool (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5", "distill.unlabeled=synth"),
+                ("control", "qat_prune50_early", "prune50_early_pool"),
             ),
         )
     },

@@ -11,7 +11,7 @@ What needs care in YOLOv8/YOLO11, and how it is handled:
   ``split``). torch-pruning's index mapping through a split that feeds a concatenation is wrong
   for these blocks (measured with torch-pruning 1.6.1: it maps concat indices onto the split's
   input and fails with an out-of-range index). So before pruning, each such block's ``cv1`` is
-  cut into two independent convolutions, one per half (:class:`_HalvedCSP`); after pruning they
+  cut into two independent convolutions, one per half (:class:`yolopress.compress.csp._HalvedCSP`); after pruning they
   are merged back. The block's code still splits in two equal halves, so both halves must keep the
   same number of channels: every group loses the same share of its channels (local pruning), and
   the halves are groups of the same size, so they keep the same count.
@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from yolopress.compress.csp import _HalvedCSP, halve_csp_blocks, restore_csp_blocks
 from yolopress.compress.importance import NEEDS_GRADIENTS, make_importance
 
 MAX_CHANNEL_RATIO = 0.9  # never remove more than this share of any layer's channels
@@ -44,108 +45,6 @@ class PruneError(ValueError):
     def __init__(self, message: str, reachable: float | None = None) -> None:
         super().__init__(message)
         self.reachable = reachable  # the largest share of MACs that can be removed, when that was the problem
-
-
-def _csp_types() -> tuple[type, type]:
-    from ultralytics.nn.modules.block import C2PSA, C2f
-
-    return C2f, C2PSA  # C3k2 and C2fPSA are C2f subclasses
-
-
-class _HalvedCSP(nn.Module):
-    """A C2f/C3k2/C2PSA block whose first convolution is two convolutions, one per half; the same function.
-
-    It shares ``m`` and ``cv2`` with the original block, so pruning it prunes the original's modules in place.
-    """
-
-    def __init__(self, block: nn.Module) -> None:
-        super().__init__()
-        self.a, self.b = _split_conv(block.cv1, block.c)
-        self.m, self.cv2 = block.m, block.cv2
-        self.psa = isinstance(block, _csp_types()[1])
-        self.original = [block]  # a list, so the original is not a registered submodule
-        for attr in ("f", "i", "type", "np"):  # Ultralytics' routing attributes on top-level layers
-            if hasattr(block, attr):
-                setattr(self, attr, getattr(block, attr))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, b = self.a(x), self.b(x)
-        if self.psa:
-            return self.cv2(torch.cat((a, self.m(b)), 1))
-        y = [a, b]
-        y.extend(m(y[-1]) for m in self.m)
-        return self.cv2(torch.cat(y, 1))
-
-    def restore(self) -> nn.Module:
-        """The original block class with the pruned modules, its first convolution merged back."""
-        block = self.original[0]
-        if self.a.conv.out_channels != self.b.conv.out_channels:  # the block's code splits in two equal halves
-            raise RuntimeError(f"halves of {type(block).__name__} pruned unequally: {self.a.conv} vs {self.b.conv}")
-        block.cv1 = _merge_convs(self.a, self.b)
-        block.m, block.cv2 = self.m, self.cv2
-        block.c = self.a.conv.out_channels
-        return block
-
-
-def _split_conv(conv: nn.Module, c: int) -> tuple[nn.Module, nn.Module]:
-    """Two copies of an Ultralytics ``Conv`` (conv + BN + act), holding output channels [:c] and [c:]."""
-    halves = []
-    for sl in (slice(0, c), slice(c, None)):
-        half = copy.deepcopy(conv)
-        half.act = conv.act  # Ultralytics shares one activation module between all Convs
-        half.conv.weight = _sliced(conv.conv.weight, sl)
-        half.conv.out_channels = half.conv.weight.shape[0]
-        _slice_bn(half.bn, conv.bn, sl)
-        halves.append(half)
-    return halves[0], halves[1]
-
-
-def _sliced(param: nn.Parameter, sl: slice) -> nn.Parameter:
-    """A slice of a parameter, with the same slice of its gradient (the Taylor criterion reads it)."""
-    out = nn.Parameter(param.data[sl].clone(), requires_grad=param.requires_grad)
-    if param.grad is not None:
-        out.grad = param.grad[sl].clone()
-    return out
-
-
-def _slice_bn(dst: nn.BatchNorm2d, src: nn.BatchNorm2d, sl: slice) -> None:
-    dst.weight = _sliced(src.weight, sl)
-    dst.bias = _sliced(src.bias, sl)
-    dst.running_mean = src.running_mean[sl].clone()
-    dst.running_var = src.running_var[sl].clone()
-    dst.num_features = dst.weight.shape[0]
-
-
-def _merge_convs(a: nn.Module, b: nn.Module) -> nn.Module:
-    merged = copy.deepcopy(a)
-    merged.act = a.act
-    merged.conv.weight = nn.Parameter(torch.cat([a.conv.weight.data, b.conv.weight.data]))
-    merged.conv.out_channels = merged.conv.weight.shape[0]
-    for name in ("weight", "bias"):
-        setattr(merged.bn, name, nn.Parameter(torch.cat([getattr(a.bn, name).data, getattr(b.bn, name).data])))
-    merged.bn.running_mean = torch.cat([a.bn.running_mean, b.bn.running_mean])
-    merged.bn.running_var = torch.cat([a.bn.running_var, b.bn.running_var])
-    merged.bn.num_features = merged.conv.out_channels
-    return merged
-
-
-def _replace(model: nn.Module, match: Callable[[nn.Module], bool], make: Callable[[nn.Module], nn.Module]) -> int:
-    """Replace every submodule for which ``match`` holds by ``make(submodule)``; returns how many."""
-    count = 0
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if match(child):
-                setattr(parent, name, make(child))
-                count += 1
-    return count
-
-
-def halve_csp_blocks(model: nn.Module) -> int:
-    return _replace(model, lambda m: isinstance(m, _csp_types()) and not isinstance(m, _HalvedCSP), _HalvedCSP)
-
-
-def restore_csp_blocks(model: nn.Module) -> int:
-    return _replace(model, lambda m: isinstance(m, _HalvedCSP), lambda m: m.restore())
 
 
 def protected_layers(model: nn.Module) -> list[nn.Module]:

@@ -39,8 +39,8 @@ from yolopress.compress.prune import (
     smallest_meeting,
 )
 from yolopress.config import PipelineConfig, PruneConfig
-from yolopress.data.pool import prepare as prepare_pool
 from yolopress.data.batches import letterboxed_batches
+from yolopress.data.pool import prepare as prepare_pool
 from yolopress.stage import StageContext, StageResult
 
 MAX_MACS_RATIO = 0.9  # the most a latency search will try to remove

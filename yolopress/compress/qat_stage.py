@@ -151,7 +151,11 @@ def quantize_target(
         yolo.save(str(tdir / "model.pt"))  # Ultralytics stores the quantizers beside the module
     pt = tdir / "model.pt"
     export_dir = tdir / "export"
-    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset)
+    # OpenVINO's CPU plugin runs a CSP block faster without its split (yolopress.compress.csp); TensorRT fuses
+    # its own graph, and there it is untested
+    split = target == "openvino"
+    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset, split_csp=split)
+    record["split_csp"] = split
     if target == "tensorrt":
         artifact, runtime = tdir / "model.onnx", "onnxruntime"
         shutil.move(onnx_path, artifact)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 
-def ultralytics_export(pt: Path, out_dir: Path, **kwargs) -> Path:
+def ultralytics_export(pt: Path, out_dir: Path, transform: Callable | None = None, **kwargs) -> Path:
     """Export ``pt`` with ``YOLO.export(**kwargs)`` into ``out_dir``; return what the exporter wrote.
 
     The exporter writes beside its input, so the checkpoint is copied into ``out_dir`` first
-    (the caller removes the copy when done with it).
+    (the caller removes the copy when done with it). ``transform`` changes the loaded model in place before it
+    is exported (the checkpoint stays as it is).
     """
     from yolopress._ultralytics import YOLO
 
@@ -24,4 +26,7 @@ def ultralytics_export(pt: Path, out_dir: Path, **kwargs) -> Path:
     with warnings.catch_warnings():  # tracing notices about Ultralytics' own code: not the user's to act on
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        return Path(YOLO(str(work)).export(device="cpu", verbose=False, **kwargs))
+        yolo = YOLO(str(work))
+        if transform is not None:
+            transform(yolo.model)
+        return Path(yolo.export(device="cpu", verbose=False, **kwargs))

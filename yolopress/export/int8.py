@@ -16,16 +16,30 @@ from yolopress.export.common import ultralytics_export
 from yolopress.export.qdq_check import require_qdq
 
 
-def export_qdq_onnx(pt: Path, out_dir: Path, imgsz: int, opset: int = 17, dynamic: bool = True) -> tuple[Path, int]:
+def export_qdq_onnx(
+    pt: Path, out_dir: Path, imgsz: int, opset: int = 17, dynamic: bool = True, split_csp: bool = False
+) -> tuple[Path, int]:
     """Write the TensorRT-bound Q/DQ ONNX of a fake-quantized checkpoint; return it and its Q/DQ pair count.
 
     ``dynamic`` (the default): batch, height and width are free, so the INT8 model (and the OpenVINO IR made
     from it) runs at any batch and deployment size; with a static export the attention block's reshape would
     keep the traced batch and size. Raises :class:`~yolopress.export.qdq_check.QDQError` (naming every
-    violation) if TensorRT would refuse it.
+    violation) if TensorRT would refuse it. ``split_csp``: each C2f/C3k2/C2PSA block's first convolution exported
+    as two, one per half of its output, and no split (:func:`yolopress.compress.csp.split_for_int8`; the same
+    function, faster in OpenVINO's CPU plugin).
     """
+    from yolopress.compress.csp import split_for_int8
+
     path = ultralytics_export(
-        pt, out_dir, format="onnx", imgsz=imgsz, opset=opset, simplify=False, dynamic=dynamic, batch=1
+        pt,
+        out_dir,
+        transform=split_for_int8 if split_csp else None,
+        format="onnx",
+        imgsz=imgsz,
+        opset=opset,
+        simplify=False,
+        dynamic=dynamic,
+        batch=1,
     )
     (out_dir / "model.pt").unlink(missing_ok=True)  # only the exporter's input
     return path, require_qdq(path)

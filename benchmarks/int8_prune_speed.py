@@ -1,0 +1,114 @@
+"""How far must the student be pruned for its INT8 IR to reach a speed-up at the deployment size?
+
+Speed depends on the channel counts, not on the trained weights: the pruner removes the same share of every
+group's channels whatever their importance, so a share gives the same architecture on any checkpoint of the
+same model. So, without training, the shipped student initialisation (YOLO11n, the demo's start) is pruned
+in the prune stage's steps (``prune.steps`` equal shares, magnitude importance, ``round_to`` 8, no
+fine-tuning between them), fake-quantized as the qat stage does (BatchNorm folded, ModelOpt, OpenVINO's grid
+for this CPU, calibrated on random images: ranges do not change the kernels), exported to the OpenVINO INT8
+IR with and without the CSP blocks' split (``yolopress.compress.csp.split_for_int8``), and every artifact is
+timed in alternating rounds against native FP32 on ONNX Runtime (p50, batch 1, and images/s at batch 8):
+
+    .venv/bin/python benchmarks/int8_prune_speed.py [--shares 0 0.3 0.4 0.5] [--size 640] [--rounds 3]
+
+Accuracy at each share is what the evidence study measures (benchmarks/evidence.py); this only says which
+share a speed goal needs on this CPU. Prints a table; writes benchmarks/results/int8_prune_speed.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _result import write_result
+from speed import REFERENCE, print_rows, time_rounds
+
+from yolopress.bench.device import cpu_class
+from yolopress.compress.prune import count_macs
+from yolopress.compress.prune_stage import load_model, prune_checkpoint
+from yolopress.compress.qat import quiet_modelopt
+from yolopress.compress.qat_stage import quantized_model
+from yolopress.config import load_config
+from yolopress.export.int8 import export_openvino_int8, export_qdq_onnx
+from yolopress.export.onnx import export_onnx
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+STUDENT = ROOT / "yolopress" / "assets" / "pretrained" / "yolo11n-synthpre.pt"
+
+
+def pruned(src: Path, share: float, steps: int, imgsz: int, round_to: int, work: Path) -> tuple[Path, dict]:
+    """``src`` pruned by ``share`` of its MACs in ``steps`` equal steps, as the prune stage does (no fine-tuning)."""
+    base, params = count_macs(load_model(src), imgsz)
+    current, meta = src, {"macs_after": base, "params_after": params}
+    for step in range(1, steps + 1):
+        dest = work / f"step{step}.pt"
+        meta = prune_checkpoint(current, dest, int(base * (1 - share * step / steps)), imgsz, round_to=round_to)
+        current = dest
+    return current, {"macs_removed": round(1 - meta["macs_after"] / base, 4), "params": meta["params_after"]}
+
+
+def int8_irs(pt: Path, imgsz: int, grid: str, work: Path) -> dict[str, Path]:
+    """The OpenVINO INT8 IR of ``pt`` as the qat stage builds it, with the CSP split (``split``) and without."""
+    calib = list(torch.rand(32, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).split(8))
+    with quiet_modelopt():
+        yolo = quantized_model(pt, calib, False, "openvino", grid)
+        yolo.save(str(work / "fq.pt"))
+        irs = {}
+        for name, split in (("split", True), ("unsplit", False)):
+            onnx, _ = export_qdq_onnx(work / "fq.pt", work / f"onnx-{name}", imgsz, split_csp=split)
+            irs[name] = export_openvino_int8(onnx, work / f"ir-{name}")
+    return irs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5], help="prune.macs values")
+    ap.add_argument("--size", type=int, default=640, help="deployment size to time at")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=8, help="throughput batch")
+    ap.add_argument("--out", type=Path, default=RESULTS / "int8_prune_speed.json")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    cfg = load_config(ROOT / "configs" / "default.yaml")  # the demo's training size, prune steps and round_to
+    imgsz, pc, grid = cfg.imgsz, cfg.prune, cfg.qat.openvino_weight_grid()
+    print(f"{STUDENT.name}: shares {args.shares} in {pc.steps} steps, round_to {pc.round_to}; INT8 grid {grid}")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        arts = {REFERENCE: (export_onnx(STUDENT, work / "native", imgsz, dynamic=True), "onnxruntime", {})}
+        shapes = {}
+        for share in args.shares:
+            d = work / f"share-{share:.2f}"
+            d.mkdir()
+            if share:
+                pt, shapes[share] = pruned(STUDENT, share, pc.steps, imgsz, pc.round_to, d)
+            else:
+                pt, shapes[share] = STUDENT, {"macs_removed": 0.0}
+            tag = f"prune.macs={share:.2f}"
+            if share:
+                arts[f"{tag} FP32@onnxruntime"] = (export_onnx(pt, d / "fp32", imgsz, dynamic=True), "onnxruntime", {})
+            for name, ir in int8_irs(pt, imgsz, grid, d).items():
+                arts[f"{tag} INT8 {name}@openvino"] = (ir, "openvino", {})
+            print(f"{tag}: {shapes[share]['macs_removed']:.1%} of the MACs removed")
+        rows = time_rounds(arts, REFERENCE, args.size, args.batch, args.rounds, {})
+    print_rows(rows, REFERENCE, args.batch, f"{args.size} px, p50 batch 1, median of {args.rounds} rounds")
+    fields = {
+        "student": STUDENT.name,
+        "size": args.size,
+        "rounds": args.rounds,
+        "cpu_class": cpu_class(),
+        "openvino_grid": grid,
+        "prune": {"steps": pc.steps, "round_to": pc.round_to, "importance": "magnitude", "fine_tuned": False},
+        "shares": {f"{s:.2f}": v for s, v in shapes.items()},
+        "rows": rows,
+    }
+    write_result(args.out, "int8_prune_speed", fields, t0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
