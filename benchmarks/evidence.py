@@ -225,6 +225,23 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.5", "distill.unlabeled=synth"),
                 ("control", "qat_prune50_early", "prune50_early_pool"),
             ),
+            (
+                "prune40_early_pool",
+                "-40% MACs (45% at round_to 8), distilled and recovered on the unlabeled test-domain pool too "
+                "(distill.unlabeled=synth)",
+                "prune",
+                "model",
+                ("prune.macs=0.4", "distill.unlabeled=synth"),
+                ("control", "prune_early_pool", "prune50_early_pool"),
+            ),
+            (
+                "qat_prune40_early_pool",
+                "QAT INT8 of prune40_early_pool (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.4", "distill.unlabeled=synth"),
+                ("control", "qat_early_pool", "prune40_early_pool"),
+            ),
         )
     },
     "ptq": Arm(
