@@ -8,8 +8,9 @@ convolutions, one per half, compute the same function without the split, which s
   (:func:`halve_csp_blocks`, :func:`restore_csp_blocks`);
 - the OpenVINO INT8 IR (:func:`split_for_int8`): there the split sits between INT8 convolutions and
   OpenVINO's CPU plugin copies both halves out of the quantized tensor; without it the IR of the demo's
-  pruned student ran 7% faster at 640 px (13.0 ms against 13.9 ms, Intel Xeon with AMX, 2 threads), with
-  the same outputs. The fake-quantized checkpoint keeps the original blocks; only the export is split.
+  −31% student ran 5% faster at 640 px (10.35 ms against 10.91 ms, Intel Xeon with AMX, 2 threads;
+  benchmarks/results/int8_prune_speed.json), with the same outputs. The fake-quantized checkpoint keeps
+  the original blocks; only the export is split.
 """
 
 from __future__ import annotations
