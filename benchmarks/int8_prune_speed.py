@@ -29,7 +29,7 @@ from speed import REFERENCE, print_rows, time_rounds
 
 from yolopress.bench.device import cpu_class
 from yolopress.compress.prune import count_macs
-from yolopress.compress.prune_stage import load_model, prune_checkpoint
+from yolopress.compress.prune_stage import load_model, prune_checkpoint, step_targets
 from yolopress.compress.qat import quiet_modelopt
 from yolopress.compress.qat_stage import quantized_model
 from yolopress.config import load_config
@@ -45,9 +45,9 @@ def pruned(src: Path, share: float, steps: int, imgsz: int, round_to: int, work:
     """``src`` pruned by ``share`` of its MACs in ``steps`` equal steps, as the prune stage does (no fine-tuning)."""
     base, params = count_macs(load_model(src), imgsz)
     current, meta = src, {"macs_after": base, "params_after": params}
-    for step in range(1, steps + 1):
+    for step, target in enumerate(step_targets(base, share, steps), 1):
         dest = work / f"step{step}.pt"
-        meta = prune_checkpoint(current, dest, int(base * (1 - share * step / steps)), imgsz, round_to=round_to)
+        meta = prune_checkpoint(current, dest, target, imgsz, round_to=round_to)
         current = dest
     return current, {"macs_removed": round(1 - meta["macs_after"] / base, 4), "params": meta["params_after"]}
 
@@ -84,12 +84,10 @@ def main() -> int:
         for share in args.shares:
             d = work / f"share-{share:.2f}"
             d.mkdir()
+            tag = f"prune.macs={share:.2f}"
+            pt, shapes[share] = STUDENT, {"macs_removed": 0.0}
             if share:
                 pt, shapes[share] = pruned(STUDENT, share, pc.steps, imgsz, pc.round_to, d)
-            else:
-                pt, shapes[share] = STUDENT, {"macs_removed": 0.0}
-            tag = f"prune.macs={share:.2f}"
-            if share:
                 arts[f"{tag} FP32@onnxruntime"] = (export_onnx(pt, d / "fp32", imgsz, dynamic=True), "onnxruntime", {})
             for name, ir in int8_irs(pt, imgsz, grid, d).items():
                 arts[f"{tag} INT8 {name}@openvino"] = (ir, "openvino", {})

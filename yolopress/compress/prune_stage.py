@@ -167,6 +167,11 @@ def ratio_for_latency(
     return smallest_meeting(lambda r: latency(r) <= target, hi, LATENCY_PROBES), probes
 
 
+def step_targets(base_macs: int, macs_ratio: float, steps: int) -> list[int]:
+    """The MACs after each of ``steps`` pruning steps: equal shares of ``macs_ratio`` of the unpruned ``base_macs``."""
+    return [int(base_macs * (1 - macs_ratio * step / steps)) for step in range(1, steps + 1)]
+
+
 def prune_and_recover(
     src: Path,
     cfg: PipelineConfig,
@@ -191,10 +196,9 @@ def prune_and_recover(
         else None
     )
     current, history = src, []
-    for step in range(1, pc.steps + 1):
+    for step, target in enumerate(step_targets(base, macs_ratio, pc.steps), 1):
         step_dir = out / f"step{step}"
         step_dir.mkdir(parents=True, exist_ok=True)
-        target = int(base * (1 - macs_ratio * step / pc.steps))
         meta = prune_checkpoint(current, step_dir / "pruned.pt", target, imgsz, pc.importance, gradients, pc.round_to)
         epochs = pc.step_epochs if step < pc.steps else pc.epochs
         record = {

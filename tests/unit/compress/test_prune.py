@@ -299,3 +299,10 @@ def test_measure_latency_exports_and_times_a_checkpoint(tmp_path, runtime):
     ms = measure_latency(src, runtime, IMGSZ, 1, tmp_path / "work")
     assert 0 < ms < 1000
     assert list((tmp_path / "work").iterdir())  # the export it timed is where it was asked to go
+
+
+def test_pruning_steps_take_equal_shares_and_end_at_the_target():
+    from yolopress.compress.prune_stage import step_targets
+
+    assert step_targets(1000, 0.3, 2) == [850, 700]
+    assert step_targets(1000, 0.5, 1) == [500]
