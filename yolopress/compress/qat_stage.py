@@ -10,7 +10,8 @@ much of the INT8 grid the weights use (``WEIGHT_RANGE``; for OpenVINO it follows
 
 - ``tensorrt``: ``tensorrt/model.onnx``, Q/DQ for TensorRT's explicit quantization, checked
   against its rules; the engine is built on the device (docs/quantization.md).
-- ``openvino``: ``openvino/``, an INT8 IR for CPUs.
+- ``openvino``: ``openvino/``, an INT8 IR for CPUs, exported without the CSP blocks' splits
+  (:func:`yolopress.compress.csp.split_for_int8`: the same function, faster in OpenVINO's CPU plugin).
 
 Each target's ``model.pt`` is an Ultralytics checkpoint of the fake-quantized model (``YOLO()``
 loads it with its quantizers). The stage also records how closely the exported INT8 artifact
