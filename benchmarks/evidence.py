@@ -305,6 +305,8 @@ class Study:
         exclude |= {s: set(type(config.student).not_in_key) for s in ("student", "teacher") if getattr(config, s)}
         if config.distill is not None and config.distill.guard:
             exclude["distill"] = {"guard"}  # the default: results from before the guard existed stay valid
+        if config.export is not None:
+            exclude["export"] = {"fast_dfl"}  # how the head is exported: the same boxes, up to float rounding
         cfg = drop_neutral(config.model_dump(mode="json", exclude=exclude))
         return hash_json({"arm": arm.__dict__, "config": cfg, "seed": seed, "version": 1})
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from yolopress import __version__, guard, preflight, ui
-from yolopress.config import PipelineConfig
+from yolopress.config import ExportConfig, PipelineConfig
 from yolopress.io import atomic_dir, folder_lock
 from yolopress.stage import (
     MODEL_STAGES,
@@ -117,7 +117,8 @@ def _prune_key(cfg: PipelineConfig) -> dict:
 def _qat_key(cfg: PipelineConfig) -> dict:
     """INT8 artifacts of any shape; the OpenVINO weight grid as resolved on this CPU (auto follows the CPU)."""
     grid = cfg.qat.openvino_weight_grid()
-    return {**_train_key(cfg), "opset": cfg.opset, "shapes": "dynamic", "openvino_grid": grid}
+    fast_dfl = (cfg.export or ExportConfig()).fast_dfl
+    return {**_train_key(cfg), "opset": cfg.opset, "shapes": "dynamic", "openvino_grid": grid, "fast_dfl": fast_dfl}
 
 
 STAGES: tuple[Stage, ...] = (

@@ -118,6 +118,8 @@ def test_qat_writes_checked_int8_artifacts_that_follow_the_fake_quantized_model(
     for target, weight_range in (("tensorrt", "full"), ("openvino", openvino_grid)):
         t = m["targets"][target]
         assert t["weight_range"] == weight_range and t["epochs"] == 1 and t["qdq_pairs"] > 80
+        # the CPU-bound IR exported split and with the channel-local DFL head; the TensorRT-bound graph as it is
+        assert (t["split_csp"], t["fast_dfl"]) == ((True, True) if target == "openvino" else (False, False))
         assert t["noise"]["steps"] == 2 and t["noise"]["first_share"] == 0.5  # 16 images, batch 8, one epoch
         model = YOLO(str(rec.path(f"{target}.model"))).model  # reloads with its quantizers, BatchNorm folded
         assert any(type(q).__name__ == "TensorQuantizer" for q in model.modules())
@@ -195,18 +197,21 @@ def test_gate_report_against_itself(tiny_run, capsys):
 
 
 def test_fp32_runtimes_agree(tiny_run):
-    """The same weights through torch, ONNX Runtime and OpenVINO give the same raw outputs."""
+    """The same weights through torch, ONNX Runtime and OpenVINO give the same raw outputs: the references exported
+    as Ultralytics does, the chain's students with the channel-local DFL head."""
     import numpy as np
 
     from yolopress.runtime import load_runner
 
     _, _, records = tiny_run
+    assert records["export"].metrics["fast_dfl"] == ["distill", "prune"]
     x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)
-    ref = load_runner(records["native"].path("model"), "torch", 64).infer(x)
-    for rt, key in (("onnxruntime", "native.onnx"), ("openvino", "native.openvino")):
-        out = load_runner(records["export"].path(key), rt, 64).infer(x)
-        assert out.shape == ref.shape
-        np.testing.assert_allclose(out, ref, atol=2e-3 * max(1.0, float(np.abs(ref).max())))
+    for model in ("native", "prune"):
+        ref = load_runner(records[model].path("model"), "torch", 64).infer(x)
+        for rt, fmt in (("onnxruntime", "onnx"), ("openvino", "openvino")):
+            out = load_runner(records["export"].path(f"{model}.{fmt}"), rt, 64).infer(x)
+            assert out.shape == ref.shape
+            np.testing.assert_allclose(out, ref, atol=2e-3 * max(1.0, float(np.abs(ref).max())))
 
 
 def test_rerun_skips_everything_and_force_reruns_one(tiny_run, monkeypatch):

@@ -31,7 +31,7 @@ import torch
 from yolopress import ui
 from yolopress.compress.finetune import fine_tune, starting_point
 from yolopress.compress.qat import QuantNoise, prepare, quantized_layers, quiet_modelopt, weight_range
-from yolopress.config import ConfigError, PipelineConfig
+from yolopress.config import ConfigError, ExportConfig, PipelineConfig
 from yolopress.data import pool as unlabeled_pool
 from yolopress.data.batches import letterboxed_batches
 from yolopress.stage import StageContext, StageResult
@@ -152,11 +152,12 @@ def quantize_target(
         yolo.save(str(tdir / "model.pt"))  # Ultralytics stores the quantizers beside the module
     pt = tdir / "model.pt"
     export_dir = tdir / "export"
-    # OpenVINO's CPU plugin runs a CSP block faster without its split (yolopress.compress.csp); TensorRT fuses
-    # its own graph, and there it is untested
-    split = target == "openvino"
-    onnx_path, record["qdq_pairs"] = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset, split_csp=split)
-    record["split_csp"] = split
+    # OpenVINO's CPU plugin runs a CSP block faster without its split (yolopress.compress.csp), and the head with
+    # its DFL channel-local (yolopress.export.head); TensorRT fuses its own graph, and there both are untested
+    cpu = target == "openvino"
+    fast = cpu and (cfg.export or ExportConfig()).fast_dfl
+    onnx_path, exported = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset, split_csp=cpu, fast_dfl=fast)
+    record.update(exported)
     if target == "tensorrt":
         artifact, runtime = tdir / "model.onnx", "onnxruntime"
         shutil.move(onnx_path, artifact)

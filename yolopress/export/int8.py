@@ -17,23 +17,40 @@ from yolopress.export.qdq_check import require_qdq
 
 
 def export_qdq_onnx(
-    pt: Path, out_dir: Path, imgsz: int, opset: int = 17, dynamic: bool = True, split_csp: bool = False
-) -> tuple[Path, int]:
-    """Write the TensorRT-bound Q/DQ ONNX of a fake-quantized checkpoint; return it and its Q/DQ pair count.
+    pt: Path,
+    out_dir: Path,
+    imgsz: int,
+    opset: int = 17,
+    dynamic: bool = True,
+    split_csp: bool = False,
+    fast_dfl: bool = False,
+) -> tuple[Path, dict]:
+    """Write the TensorRT-bound Q/DQ ONNX of a fake-quantized checkpoint; return it and what it holds.
 
     ``dynamic`` (the default): batch, height and width are free, so the INT8 model (and the OpenVINO IR made
     from it) runs at any batch and deployment size; with a static export the attention block's reshape would
     keep the traced batch and size. Raises :class:`~yolopress.export.qdq_check.QDQError` (naming every
     violation) if TensorRT would refuse it. ``split_csp``: each C2f/C3k2/C2PSA block's first convolution exported
     as two, one per half of its output, and no split (:func:`yolopress.compress.csp.split_for_int8`; the same
-    function, faster in OpenVINO's CPU plugin).
+    function, faster in OpenVINO's CPU plugin). ``fast_dfl``: the head's box decoding channel-local
+    (:func:`yolopress.export.head.fast_dfl`; the same boxes, faster on CPU). The record says how many Q/DQ pairs
+    it has (``qdq_pairs``) and which of the two changes took (``split_csp``: blocks split, ``fast_dfl``).
     """
     from yolopress.compress.csp import split_for_int8
+    from yolopress.export.head import fast_dfl as channel_local_dfl
+
+    record = {"split_csp": False, "fast_dfl": False}
+
+    def transform(model) -> None:
+        if split_csp:
+            record["split_csp"] = split_for_int8(model) > 0
+        if fast_dfl:
+            record["fast_dfl"] = channel_local_dfl(model)
 
     path = ultralytics_export(
         pt,
         out_dir,
-        transform=split_for_int8 if split_csp else None,
+        transform=transform,
         format="onnx",
         imgsz=imgsz,
         opset=opset,
@@ -42,7 +59,7 @@ def export_qdq_onnx(
         batch=1,
     )
     (out_dir / "model.pt").unlink(missing_ok=True)  # only the exporter's input
-    return path, require_qdq(path)
+    return path, {"qdq_pairs": require_qdq(path), **record}
 
 
 def export_openvino_int8(qdq_onnx: Path, out_dir: Path) -> Path:

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from yolopress.export.common import ultralytics_export
 
 
 def export_onnx(
-    pt: Path, out_dir: Path, imgsz: int, opset: int = 17, simplify: bool = True, batch: int = 1, dynamic: bool = False
+    pt: Path,
+    out_dir: Path,
+    imgsz: int,
+    opset: int = 17,
+    simplify: bool = True,
+    batch: int = 1,
+    dynamic: bool = False,
+    transform: Callable | None = None,
 ) -> Path:
     """Write ``out_dir/model.onnx`` from an Ultralytics checkpoint; return its path.
 
     ``dynamic``: batch, height and width are free (one file for every batch and deployment size; the
-    runners fix them when they load it), else fixed at ``batch`` x ``imgsz``.
+    runners fix them when they load it), else fixed at ``batch`` x ``imgsz``. ``transform``: applied to the
+    loaded model before export (e.g. :func:`yolopress.export.head.fast_dfl`).
     """
     return ultralytics_export(
-        pt, out_dir, format="onnx", imgsz=imgsz, opset=opset, simplify=simplify, dynamic=dynamic, batch=batch
+        pt, out_dir, transform, format="onnx", imgsz=imgsz, opset=opset, simplify=simplify, dynamic=dynamic, batch=batch
     )
 
 

@@ -55,14 +55,19 @@ def test_the_openvino_int8_ir_without_splits_matches_the_one_with_them(quantized
 
     d, _ = quantized
     irs, pairs = {}, {}
-    for split in (False, True):
-        onnx_path, pairs[split] = export_qdq_onnx(d / "q.pt", d / f"export-{split}", 64, split_csp=split)
-        irs[split] = ov.Core().read_model(str(export_openvino_int8(onnx_path, d / f"ir-{split}") / "model.xml"))
-    assert _splits(irs[True]) <= _splits(irs[False]) - 9  # one split fewer per block
-    assert pairs[True] == pairs[False] + 2 * 9  # one more convolution per block: its input and weight pairs
+    # as the qat stage exports for OpenVINO (split, channel-local DFL), and without each change
+    for name, split, fast in (("unsplit", False, False), ("split", True, False), ("qat", True, True)):
+        onnx_path, exported = export_qdq_onnx(d / "q.pt", d / f"export-{name}", 64, split_csp=split, fast_dfl=fast)
+        pairs[name] = exported["qdq_pairs"]
+        assert (exported["split_csp"], exported["fast_dfl"]) == (split, fast)
+        irs[name] = ov.Core().read_model(str(export_openvino_int8(onnx_path, d / f"ir-{name}") / "model.xml"))
+    assert _splits(irs["split"]) <= _splits(irs["unsplit"]) - 9  # one split fewer per block
+    assert pairs["split"] == pairs["unsplit"] + 2 * 9  # one more convolution per block: its input and weight pairs
+    assert pairs["qat"] == pairs["split"]  # the DFL stays float either way
     x = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
     out = {s: ov.Core().compile_model(irs[s], "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(x)[0] for s in irs}
-    np.testing.assert_allclose(out[True], out[False], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(out["split"], out["unsplit"], rtol=0, atol=1e-3)
+    np.testing.assert_allclose(out["qat"], out["split"], rtol=0, atol=1e-3)
     # the checkpoint is untouched: it still loads under the restricted allow-list, with the original blocks
     from yolopress.checkpoints import load_model
 

@@ -25,8 +25,8 @@ def qdq_onnx(tmp_path_factory):
         yolo = YOLO("yolo11n.yaml")
         yolo.model = prepare(yolo.model, [torch.rand(2, 3, 64, 64)])
         yolo.save(str(d / "q.pt"))
-        path, pairs = export_qdq_onnx(d / "q.pt", d / "export", 64)
-    assert pairs > 80  # every convolution's input and weight
+        path, exported = export_qdq_onnx(d / "q.pt", d / "export", 64)
+    assert exported["qdq_pairs"] > 80  # every convolution's input and weight
     return onnx.load(str(path))
 
 
