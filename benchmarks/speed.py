@@ -8,12 +8,18 @@ median over rounds of the ratio within each round (paired), since load can shift
     native FP32 on ONNX Runtime (the reference) and OpenVINO, pruned FP32 on both, and the INT8
     artifacts of the qat stage: the OpenVINO IR and the TensorRT-bound Q/DQ ONNX on ONNX Runtime.
 
+The references are stock Ultralytics exports; what yolopress builds is exported with its channel-local DFL head
+(`export.fast_dfl`). So that the head's share of a speed-up is not mistaken for compression's, the native
+checkpoint is also exported here with that head and timed beside them (``native/onnx-fastdfl@onnxruntime``:
+the same weights and boxes, only the export differs).
+
 Where a CUDA GPU is present (`--gpu auto`, the default), the FP32 models are also timed on it, under the
 GPU's name: their checkpoints in PyTorch (FP32 and FP16) and their ONNX exports on ONNX Runtime's CUDA
 provider (FP32, and an FP16 conversion), against native FP32 on that provider. The CUDA provider needs the
 `gpu` extra (onnxruntime-gpu, which replaces the CPU package); without it those rows are listed as skipped.
+`--cpu off` times the GPU rows alone (a GPU machine's own CPU is not a deployment target), into `--out`.
 
-    .venv/bin/python benchmarks/speed.py [--run runs/demo] [--sizes 640] [--rounds 3] [--gpu off]
+    .venv/bin/python benchmarks/speed.py [--run runs/demo] [--sizes 640] [--rounds 3] [--gpu off | --cpu off]
 
 Prints a table; writes benchmarks/results/speed.json with the machine (CPU model and instruction-set
 flags: INT8 speed depends on them), the speed-ups, and each CPU artifact's test mAP50-95 from the run's
@@ -124,6 +130,20 @@ def print_rows(rows: dict, reference: str, batch: int, title: str) -> None:
         )
 
 
+def export_head_artifact(run: Path, work: Path) -> dict[str, tuple]:
+    """The native checkpoint exported with the channel-local DFL head (what the export alone buys), if it took."""
+    from yolopress.export.head import fast_dfl
+    from yolopress.export.onnx import export_onnx
+
+    meta = run / "native" / "stage.json"
+    if not meta.is_file():
+        return {}
+    took = []
+    pt = run / "native" / json.loads(meta.read_text())["outputs"]["model"]
+    path = export_onnx(pt, work / "native-fastdfl", 640, dynamic=True, transform=lambda m: took.append(fast_dfl(m)))
+    return {"native/onnx-fastdfl@onnxruntime": (path, "onnxruntime", {})} if any(took) else {}
+
+
 def gpu_artifacts(run: Path, cpu_arts: dict, work: Path) -> tuple[dict, list[str]]:
     """The FP32 models on the GPU: their checkpoints in torch (FP32, FP16) and their ONNX exports on ONNX
     Runtime's CUDA provider (FP32, and an FP16 conversion); what cannot run there, with the reason."""
@@ -159,8 +179,11 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8, help="the throughput batch beside batch 1")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--gpu", choices=["auto", "off"], default="auto", help="auto: also time on a CUDA GPU if present")
+    ap.add_argument("--cpu", choices=["on", "off"], default="on", help="off: the GPU rows alone")
     ap.add_argument("--out", type=Path, default=RESULTS / "speed.json")
     args = ap.parse_args()
+    if args.cpu == "off" and args.gpu == "off":
+        ap.error("--cpu off --gpu off times nothing")
     t0 = time.perf_counter()
     found = artifact_paths(args.run)
     if REFERENCE not in found:
@@ -169,10 +192,12 @@ def main() -> int:
     arts = {name: (path, runtime, {}) for name, (path, runtime) in found.items()}
     maps = test_map(args.run)
     sizes: dict = {}
-    for size in args.sizes:
-        sizes[str(size)] = time_rounds(arts, REFERENCE, size, args.batch, args.rounds, maps)
-        title = f"{size} px, batch 1 p50 (median of {args.rounds} alternating rounds); {cpu_class()} CPU"
-        print_rows(sizes[str(size)], REFERENCE, args.batch, title)
+    with tempfile.TemporaryDirectory() as work:
+        cpu_arts = {**arts, **export_head_artifact(args.run, Path(work))} if args.cpu == "on" else {}
+        for size in args.sizes if cpu_arts else []:
+            sizes[str(size)] = time_rounds(cpu_arts, REFERENCE, size, args.batch, args.rounds, maps)
+            title = f"{size} px, batch 1 p50 (median of {args.rounds} alternating rounds); {cpu_class()} CPU"
+            print_rows(sizes[str(size)], REFERENCE, args.batch, title)
     fields = {"run": str(args.run), "cpu_flags": cpu_flags(), "cpu_class": cpu_class(), "sizes": sizes}
     gpu = gpu_section(args, arts, maps) if args.gpu == "auto" else None
     if gpu is not None:

@@ -87,6 +87,9 @@ class OnnxRuntimeRunner(Runner):
         for name, value in (("batch", batch), ("height", imgsz), ("width", imgsz)):
             opts.add_free_dimension_override_by_name(name, value)
         if providers[0] == "CUDAExecutionProvider":
+            # onnxruntime-gpu finds CUDA and cuDNN in the nvidia-* pip packages (torch's) only when told to
+            if hasattr(ort, "preload_dlls"):
+                ort.preload_dlls()
             index = int(device.split(":")[1]) if ":" in device else 0
             providers = [("CUDAExecutionProvider", {"device_id": index}), "CPUExecutionProvider"]
         self.session = ort.InferenceSession(str(self.path), sess_options=opts, providers=providers)
