@@ -6,15 +6,18 @@ the precision in the kernel's name, it shows how much of an INT8 model still run
 which layers cost most: the places to look when INT8 is not as fast as it should be.
 
     .venv/bin/python benchmarks/ov_profile.py IR [IR ...] [--size 640] [--iters 50] [--precision f32|default]
+        [--nodes 15]
 
 ``IR`` is a folder with a ``model.xml`` (or the ``.xml`` itself). Prints one table per IR; writes
-benchmarks/results/ov_profile.json (the machine, CPU flags, and the per-type and per-precision totals).
+benchmarks/results/ov_profile.json (the machine, CPU flags, the per-type and per-precision totals, and the
+``--nodes`` costliest nodes).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -43,7 +46,7 @@ def kernel_precision(exec_type: str) -> str:
     return _SUFFIX.get(m.group(1), "-") if m else "-"
 
 
-def profile(xml: Path, size: int, iters: int, threads: int, precision: str) -> dict:
+def profile(xml: Path, size: int, iters: int, threads: int, precision: str, nodes: int = 15) -> dict:
     import openvino as ov
 
     core = ov.Core()
@@ -76,7 +79,7 @@ def profile(xml: Path, size: int, iters: int, threads: int, precision: str) -> d
             side[0] += 1
             side[1] += rec["us"]
     total = sum(r["us"] for r in by_node.values())
-    top = sorted(by_node.items(), key=lambda kv: -kv[1]["us"])[:15]
+    top = sorted(by_node.items(), key=lambda kv: -kv[1]["us"])[:nodes]
     return {
         "ir": str(xml),
         "size": size,
@@ -96,12 +99,15 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--precision", default="f32", help="INFERENCE_PRECISION_HINT (the runner's f32) or default")
+    ap.add_argument("--nodes", type=int, default=15, help="how many of the costliest nodes the JSON lists")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results" / "ov_profile.json")
     args = ap.parse_args()
     results = []
     for ir in args.irs:
-        xml = ir if ir.suffix == ".xml" else next(ir.glob("*.xml"))
-        r = profile(xml, args.size, args.iters, args.threads, args.precision)
+        xml = ir if ir.suffix == ".xml" else next(ir.glob("*.xml"), None)
+        if xml is None or not xml.is_file():
+            sys.exit(f"{ir}: no OpenVINO IR; give the folder with its model.xml (as qat/openvino/model_int8_openvino)")
+        r = profile(xml, args.size, args.iters, args.threads, args.precision, args.nodes)
         results.append(r)
         print(f"\n{xml}  @{args.size}px, {args.threads} threads, hint {args.precision}: {r['total_ms']:.2f} ms summed")
         print("  by precision: " + ", ".join(f"{k} {v:.2f}" for k, v in r["by_precision_ms"].items()))
