@@ -41,6 +41,22 @@ def test_every_arm_loads_and_compares_with_known_arms(evidence, tmp_path):
     assert study.key("distill", 0) == study.key("distill", 0)
 
 
+def test_the_demo_is_an_arm_of_the_study(evidence, tmp_path):
+    """What `make deploy` runs is what the study measures: its base with the DEMO arm's overrides."""
+    from yolopress.config import load_config
+
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    demo = load_config(ROOT / "configs" / "default.yaml").model_dump(mode="json")
+    arm = study.arm_config(evidence.DEMO).model_dump(mode="json")
+    assert len(study.cfg.student_seeds) >= 3 and demo["seeds"] is None
+    assert demo["native"] == demo["control"] == {}  # the demo keeps its comparisons, which the arm turns off
+    for cfg in (demo, arm):
+        for key in ("name", "seeds", "report", "native", "control"):
+            cfg.pop(key)
+    assert demo == arm
+    assert evidence.ARMS[evidence.DEMO].stage == "qat" and "control" in evidence.ARMS[evidence.DEMO].vs
+
+
 def test_cpu_label_names_the_class_and_the_training_threads(evidence):
     vnni = {"cpu": "EPYC", "cpu_flags": ["avx2", "avx512_vnni"]}
     assert evidence.cpu_label(vnni) == "EPYC (vnni, 1 thread)"  # before yolopress set them: Ultralytics' one

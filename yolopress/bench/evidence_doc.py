@@ -37,7 +37,7 @@ _CLAIMS = (
     (
         "distill_unlabeled",
         "native",
-        "yolopress KD plus unlabeled test-domain images (`distill.unlabeled`, off in the demo) vs the student "
+        "yolopress KD plus unlabeled test-domain images (`distill.unlabeled`, on in the demo) vs the student "
         "trained alone, same epochs",
     ),
     ("prune_kd", "control", "pruned (−30% MACs) and KD-recovered vs the budget-matched unpruned control"),
@@ -57,11 +57,11 @@ _CLAIMS = (
     (
         "qat_early_pool",
         "control",
-        "its INT8 IR (trained on an Intel Xeon) vs the budget-matched FP32 control (trained on an AMD EPYC; the "
-        "same comparison on the Xeon alone is in docs/pruning.md)",
+        "its INT8 IR, the chain `make deploy` runs since 2026-12-04, vs the budget-matched FP32 control (the same "
+        "on an Intel Xeon: docs/pruning.md)",
     ),
     ("qat", "prune_kd", "INT8 (QAT, OpenVINO IR) vs its FP32 source"),
-    ("qat", "control", "the deployed INT8 artifact vs the budget-matched FP32 control"),
+    ("qat", "control", "the late chain's INT8 IR (the demo's before 2026-12-04) vs the budget-matched FP32 control"),
     ("qat", "ptq", "QAT vs post-training quantization"),
 )
 
