@@ -245,6 +245,23 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.4", "distill.unlabeled=synth"),
                 ("control", "qat_early_pool", "prune40_early_pool"),
             ),
+            (
+                "prune_early_pool_r16",
+                "-30% MACs at round_to 16 (33% removed), distilled and recovered on the unlabeled test-domain pool "
+                "too (distill.unlabeled=synth): channel counts on whole 16-lane blocks of the AVX-512 INT8 kernels",
+                "prune",
+                "model",
+                ("distill.unlabeled=synth", "prune.round_to=16"),
+                ("control", "prune_early_pool"),
+            ),
+            (
+                "qat_early_pool_r16",
+                "QAT INT8 of prune_early_pool_r16 (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("distill.unlabeled=synth", "prune.round_to=16"),
+                ("control", "qat_early_pool", "prune_early_pool_r16"),
+            ),
         )
     },
     "ptq": Arm(

@@ -3,13 +3,14 @@
 Speed depends on the channel counts, not on the trained weights: the pruner removes the same share of every
 group's channels whatever their importance, so a share gives the same architecture on any checkpoint of the
 same model. So, without training, the shipped student initialisation (YOLO11n, the demo's start) is pruned
-in the prune stage's steps (``prune.steps`` equal shares, magnitude importance, ``round_to`` 8, no
-fine-tuning between them), fake-quantized as the qat stage does (BatchNorm folded, ModelOpt, OpenVINO's grid
-for this CPU, calibrated on random images: ranges do not change the kernels), exported to the OpenVINO INT8
-IR with and without the CSP blocks' split (``yolopress.compress.csp.split_for_int8``), and every artifact is
+in the prune stage's steps (``prune.steps`` equal shares, magnitude importance, the demo's ``round_to`` or each
+of ``--round-to``, no fine-tuning between them), fake-quantized as the qat stage does (BatchNorm folded, ModelOpt,
+OpenVINO's grid for this CPU, calibrated on random images: ranges do not change the kernels), exported to the
+OpenVINO INT8 IR with the deployed head (``export.fast_dfl``) and with and without the CSP blocks' split
+(``yolopress.compress.csp.split_for_int8``), and every artifact is
 timed in alternating rounds against native FP32 on ONNX Runtime (p50, batch 1, and images/s at batch 8):
 
-    .venv/bin/python benchmarks/int8_prune_speed.py [--shares 0 0.3 0.4 0.5] [--size 640] [--rounds 3]
+    .venv/bin/python benchmarks/int8_prune_speed.py [--shares 0 0.3 0.4 0.5] [--round-to 8 16] [--size 640] [--rounds 3]
 
 Accuracy at each share is what the evidence study measures (benchmarks/evidence.py); this only says which
 share a speed goal needs on this CPU. Prints a table; writes benchmarks/results/int8_prune_speed.json.
@@ -32,7 +33,7 @@ from yolopress.compress.prune import count_macs
 from yolopress.compress.prune_stage import load_model, prune_checkpoint, step_targets
 from yolopress.compress.qat import quiet_modelopt
 from yolopress.compress.qat_stage import quantized_model
-from yolopress.config import load_config
+from yolopress.config import ExportConfig, load_config
 from yolopress.export.int8 import export_openvino_int8, export_qdq_onnx
 from yolopress.export.onnx import export_onnx
 
@@ -52,7 +53,7 @@ def pruned(src: Path, share: float, steps: int, imgsz: int, round_to: int, work:
     return current, {"macs_removed": round(1 - meta["macs_after"] / base, 4), "params": meta["params_after"]}
 
 
-def int8_irs(pt: Path, imgsz: int, grid: str, work: Path) -> dict[str, Path]:
+def int8_irs(pt: Path, imgsz: int, grid: str, work: Path, fast_dfl: bool = False) -> dict[str, Path]:
     """The OpenVINO INT8 IR of ``pt`` as the qat stage builds it, with the CSP split (``split``) and without."""
     calib = list(torch.rand(32, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).split(8))
     with quiet_modelopt():
@@ -60,7 +61,7 @@ def int8_irs(pt: Path, imgsz: int, grid: str, work: Path) -> dict[str, Path]:
         yolo.save(str(work / "fq.pt"))
         irs = {}
         for name, split in (("split", True), ("unsplit", False)):
-            onnx, _ = export_qdq_onnx(work / "fq.pt", work / f"onnx-{name}", imgsz, split_csp=split)
+            onnx, _ = export_qdq_onnx(work / "fq.pt", work / f"onnx-{name}", imgsz, split_csp=split, fast_dfl=fast_dfl)
             irs[name] = export_openvino_int8(onnx, work / f"ir-{name}")
     return irs
 
@@ -69,6 +70,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5], help="prune.macs values")
     ap.add_argument("--size", type=int, default=640, help="deployment size to time at")
+    ap.add_argument(
+        "--round-to", type=int, nargs="+", help="prune.round_to values, each pruned at every share (default: the demo's)"
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8, help="throughput batch")
     ap.add_argument("--out", type=Path, default=RESULTS / "int8_prune_speed.json")
@@ -76,22 +80,27 @@ def main() -> int:
     t0 = time.perf_counter()
     cfg = load_config(ROOT / "configs" / "default.yaml")  # the demo's training size, prune steps and round_to
     imgsz, pc, grid = cfg.imgsz, cfg.prune, cfg.qat.openvino_weight_grid()
-    print(f"{STUDENT.name}: shares {args.shares} in {pc.steps} steps, round_to {pc.round_to}; INT8 grid {grid}")
+    fast_dfl = (cfg.export or ExportConfig()).fast_dfl  # the head the deployed IR has
+    round_tos = args.round_to or [pc.round_to]
+    print(f"{STUDENT.name}: shares {args.shares} in {pc.steps} steps, round_to {round_tos}; INT8 grid {grid}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         arts = {REFERENCE: (export_onnx(STUDENT, work / "native", imgsz, dynamic=True), "onnxruntime", {})}
         shapes = {}
-        for share in args.shares:
-            d = work / f"share-{share:.2f}"
+        variants = [(0.0, None)] if 0.0 in args.shares else []
+        variants += [(s, r) for r in round_tos for s in args.shares if s]
+        for share, round_to in variants:
+            # the tag names round_to only where several are compared, so older results keep their row names
+            tag = f"prune.macs={share:.2f}" + (f" round_to={round_to}" if share and len(round_tos) > 1 else "")
+            d = work / tag.replace(" ", "_")
             d.mkdir()
-            tag = f"prune.macs={share:.2f}"
-            pt, shapes[share] = STUDENT, {"macs_removed": 0.0}
+            pt, shapes[tag] = STUDENT, {"macs_removed": 0.0}
             if share:
-                pt, shapes[share] = pruned(STUDENT, share, pc.steps, imgsz, pc.round_to, d)
+                pt, shapes[tag] = pruned(STUDENT, share, pc.steps, imgsz, round_to, d)
                 arts[f"{tag} FP32@onnxruntime"] = (export_onnx(pt, d / "fp32", imgsz, dynamic=True), "onnxruntime", {})
-            for name, ir in int8_irs(pt, imgsz, grid, d).items():
+            for name, ir in int8_irs(pt, imgsz, grid, d, fast_dfl).items():
                 arts[f"{tag} INT8 {name}@openvino"] = (ir, "openvino", {})
-            print(f"{tag}: {shapes[share]['macs_removed']:.1%} of the MACs removed")
+            print(f"{tag}: {shapes[tag]['macs_removed']:.1%} of the MACs removed")
         rows = time_rounds(arts, REFERENCE, args.size, args.batch, args.rounds, {})
     print_rows(rows, REFERENCE, args.batch, f"{args.size} px, p50 batch 1, median of {args.rounds} rounds")
     fields = {
@@ -100,8 +109,9 @@ def main() -> int:
         "rounds": args.rounds,
         "cpu_class": cpu_class(),
         "openvino_grid": grid,
-        "prune": {"steps": pc.steps, "round_to": pc.round_to, "importance": "magnitude", "fine_tuned": False},
-        "shares": {f"{s:.2f}": v for s, v in shapes.items()},
+        "fast_dfl": fast_dfl,
+        "prune": {"steps": pc.steps, "round_to": round_tos, "importance": "magnitude", "fine_tuned": False},
+        "shares": shapes,
         "rows": rows,
     }
     write_result(args.out, "int8_prune_speed", fields, t0)
