@@ -71,7 +71,7 @@ def main() -> int:
     ap.add_argument("--shares", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5], help="prune.macs values")
     ap.add_argument("--size", type=int, default=640, help="deployment size to time at")
     ap.add_argument(
-        "--round-to", type=int, nargs="+", help="prune.round_to values, each pruned at every share (default: the demo's)"
+        "--round-to", type=int, nargs="+", help="prune.round_to values, each at every share (default: the demo's)"
     )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8, help="throughput batch")
