@@ -246,6 +246,40 @@ ARMS: dict[str, Arm] = {
                 ("control", "qat_early_pool", "prune40_early_pool"),
             ),
             (
+                "prune50_early_pool_cost",
+                "-50% MACs with the channels taken where the MACs are (prune.cost_power=0.5: high-resolution layers "
+                "give more, the deep ones keep their parameters), distilled and recovered on the unlabeled pool too",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=0.5"),
+                ("control", "prune50_early_pool", "prune_early_pool"),
+            ),
+            (
+                "qat_prune50_early_pool_cost",
+                "QAT INT8 of prune50_early_pool_cost (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=0.5"),
+                ("control", "qat_prune50_early_pool", "prune50_early_pool_cost"),
+            ),
+            (
+                "prune50_early_pool_hires",
+                "-50% MACs with the high-resolution layers spared (prune.cost_power=-0.25: the deep layers give "
+                "more), distilled and recovered on the unlabeled pool too",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25"),
+                ("control", "prune50_early_pool", "prune50_early_pool_cost"),
+            ),
+            (
+                "qat_prune50_early_pool_hires",
+                "QAT INT8 of prune50_early_pool_hires (OpenVINO IR)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25"),
+                ("control", "qat_prune50_early_pool", "prune50_early_pool_hires"),
+            ),
+            (
                 "prune_early_pool_r16",
                 "-30% MACs at round_to 16 (33% removed), distilled and recovered on the unlabeled test-domain pool "
                 "too (distill.unlabeled=synth): channel counts on whole 16-lane blocks of the AVX-512 INT8 kernels",

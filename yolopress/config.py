@@ -200,6 +200,9 @@ class PruneConfig(_Section):
     latency_imgsz: int | None = Field(None, ge=32)  # null: the deployment size (largest bench size; 640 by default)
     importance: _choice(IMPORTANCE) = "magnitude"
     round_to: int | None = Field(8, ge=1)  # channel counts stay multiples of this (fast kernels); null: exact
+    # 0: every layer loses the same share of its channels; otherwise a share that follows the MACs one of its
+    # channels costs, as cost^cost_power: > 0 the high-resolution layers give more, < 0 the deep ones (docs/pruning.md)
+    cost_power: float = Field(0.0, ge=-1, le=1)
     taylor_batches: int = Field(2, ge=1)  # training batches whose loss gradients score channels (taylor)
     steps: int = Field(2, ge=1)  # prune in this many steps, fine-tuning between them ...
     step_epochs: int = Field(1, ge=0)  # ... for this many epochs

@@ -97,6 +97,7 @@ NEUTRAL: dict[str, Any] = {
     "speedup": None,
     "latency_imgsz": None,
     "pool": True,  # prune.pool: without distill.unlabeled it changes nothing
+    "cost_power": 0.0,  # prune.cost_power: every group the same share
 }
 
 

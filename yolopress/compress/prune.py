@@ -13,8 +13,9 @@ What needs care in YOLOv8/YOLO11, and how it is handled:
   input and fails with an out-of-range index). So before pruning, each such block's ``cv1`` is
   cut into two independent convolutions, one per half (:class:`yolopress.compress.csp._HalvedCSP`); after pruning they
   are merged back. The block's code still splits in two equal halves, so both halves must keep the
-  same number of channels: every group loses the same share of its channels (local pruning), and
-  the halves are groups of the same size, so they keep the same count.
+  same number of channels: every group loses the same share of its channels (local pruning; with
+  ``cost_power`` the two halves share one weight), and the halves are groups of the same size, so they keep
+  the same count.
 - Attention (C2PSA's ``Attention``) reshapes its channels into heads; its convolutions are kept,
   and with them the residual stream they add into. The FFN's hidden channels are pruned.
 - The Detect head's last convolutions (box distribution and class scores) and the DFL keep their
@@ -126,12 +127,16 @@ def prune(
     importance: str = "magnitude",
     gradients: Callable[[nn.Module], None] | None = None,
     round_to: int | None = None,
+    cost_power: float = 0.0,
 ) -> PruneReport:
     """Prune ``model`` in place until its MACs are at most ``macs_target``.
 
-    Every prunable group of coupled channels loses the same share of its channels (local pruning),
-    the least important first. Channel counts depend only on that share, so the share is found
-    by bisection on copies, then the model is pruned once with the chosen ``importance``;
+    Every prunable group of coupled channels loses a share of its channels, the least important
+    first: the same share everywhere (``cost_power`` 0, local pruning), or a share that grows with
+    the MACs one of the group's channels costs, as ``cost^cost_power`` (:func:`group_weights`), so
+    that layers at high resolution, where the time goes, give more than the deep layers that hold
+    most of the parameters. Channel counts depend only on that scale, so it is found by bisection
+    on copies, then the model is pruned once with the chosen ``importance``;
     ``gradients(model)`` must fill ``.grad`` for the Taylor criterion. ``round_to`` keeps every
     pruned group's channel count a multiple of it (CPU and GPU kernels run faster on such counts).
     Raises :class:`PruneError` (model unchanged) when even the largest allowed share misses the target.
@@ -140,27 +145,38 @@ def prune(
         raise PruneError(f"the {importance} importance needs training batches to compute gradients on")
     macs_before, params_before = count_macs(model, imgsz)
     check_reachable(model, macs_target, imgsz, round_to)
+    # a scale of hi puts every group at MAX_CHANNEL_RATIO, the floor check_reachable measured
+    hi = MAX_CHANNEL_RATIO
+    if cost_power:
+        hi /= min(_weights_of(model, imgsz, cost_power), default=1.0)
     if macs_before <= macs_target:
         share = 0.0
     else:
-        share = smallest_meeting(
-            lambda x: _macs_at(model, x, imgsz, round_to) <= macs_target, MAX_CHANNEL_RATIO, BISECTION_STEPS
-        )
+        # the same resolution as the uniform search, however far hi reaches beyond MAX_CHANNEL_RATIO
+        steps = BISECTION_STEPS + max(0, math.ceil(math.log2(hi / MAX_CHANNEL_RATIO)))
+        share = smallest_meeting(lambda x: _macs_at(model, x, imgsz, round_to, cost_power) <= macs_target, hi, steps)
     if share > 0:
         if gradients is not None:
             model.zero_grad(set_to_none=True)
             gradients(model)
-        _prune_share(model, share, imgsz, importance, round_to)
+        _prune_share(model, share, imgsz, importance, round_to, cost_power)
         model.zero_grad(set_to_none=True)
     macs_after, params_after = count_macs(model, imgsz)
     return PruneReport(macs_before, macs_after, params_before, params_after, share)
 
 
-def _macs_at(model: nn.Module, share: float, imgsz: int, round_to: int | None) -> int:
+def _macs_at(model: nn.Module, share: float, imgsz: int, round_to: int | None, cost_power: float = 0.0) -> int:
     """MACs of a copy of ``model`` pruned by ``share`` (the model itself is left alone)."""
     trial = copy.deepcopy(model)
-    _prune_share(trial, share, imgsz, "magnitude", round_to)
+    _prune_share(trial, share, imgsz, "magnitude", round_to, cost_power)
     return count_macs(trial, imgsz)[0]
+
+
+def _weights_of(model: nn.Module, imgsz: int, cost_power: float) -> list[float]:
+    """The share weights of ``model``'s prunable groups (:func:`group_weights`), on a copy."""
+    weights: list[float] = []
+    _prune_share(copy.deepcopy(model), 0.0, imgsz, "magnitude", None, cost_power, weights_out=weights)
+    return weights
 
 
 def check_reachable(model: nn.Module, macs_target: int, imgsz: int, round_to: int | None = None) -> None:
@@ -204,8 +220,18 @@ def kept_channels(channels: int, share: float, round_to: int | None) -> int:
     return min(channels, max(round_to, round(channels * (1 - share) / round_to) * round_to))
 
 
-def _prune_share(model: nn.Module, share: float, imgsz: int, importance: str, round_to: int | None = None) -> None:
-    """Remove ``share`` of the channels of every prunable group of ``model``, in place, least important first."""
+def _prune_share(
+    model: nn.Module,
+    share: float,
+    imgsz: int,
+    importance: str,
+    round_to: int | None = None,
+    cost_power: float = 0.0,
+    weights_out: list[float] | None = None,
+) -> None:
+    """Remove ``share`` of the channels of every prunable group of ``model`` (times the group's weight, see
+    :func:`group_weights`, with ``cost_power``), in place, least important first. ``weights_out`` receives
+    the weights."""
     import torch_pruning as tp
 
     was_training = model.training
@@ -218,10 +244,14 @@ def _prune_share(model: nn.Module, share: float, imgsz: int, importance: str, ro
         ignored = [m for layer in protected_layers(model) for m in layer.modules()]
         ignored += _halves_to_keep(model, graph, ignored)
         score = make_importance(importance)
-        for group in list(graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d])):
+        groups = list(graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d]))
+        weights = group_weights(model, graph, groups, x, cost_power) if cost_power else [1.0] * len(groups)
+        if weights_out is not None:
+            weights_out.extend(weights)
+        for group, weight in zip(groups, weights, strict=True):
             root = group[0][0].target.module
             channels = graph.get_out_channels(root)
-            keep = kept_channels(channels, share, round_to)
+            keep = kept_channels(channels, min(MAX_CHANNEL_RATIO, share * weight), round_to)
             if keep >= channels:
                 continue
             group = graph.get_pruning_group(root, tp.prune_conv_out_channels, list(range(channels)))
@@ -230,6 +260,55 @@ def _prune_share(model: nn.Module, share: float, imgsz: int, importance: str, ro
     finally:
         restore_csp_blocks(model)
         model.train(was_training)
+
+
+def group_weights(model: nn.Module, graph, groups: list, x: torch.Tensor, cost_power: float) -> list[float]:
+    """Each group's share of channels to remove relative to the others: (MACs of one of its channels)^cost_power.
+
+    A channel's MACs are those of every convolution it is an output or an input channel of, at the spatial
+    size that convolution runs at (a forward pass on ``x``), so a channel of the 16-channel stem at full
+    resolution costs more than one of the 256-channel layers at 1/32. The two halves of a split block get
+    their mean, so they keep equal counts. Normalised to a geometric mean of 1. Only the architecture
+    matters, so a copy gets the same weights.
+    """
+    area: dict[nn.Module, int] = {}
+    hooks = [
+        m.register_forward_hook(lambda mod, _i, out: area.__setitem__(mod, out.shape[-2] * out.shape[-1]))
+        for m in model.modules()
+        if isinstance(m, nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            model.eval()(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    costs = []
+    for group in groups:
+        cost = 0
+        for dep, _ in group:
+            conv = dep.target.module
+            if not isinstance(conv, nn.Conv2d) or conv not in area:
+                continue
+            kernel = conv.kernel_size[0] * conv.kernel_size[1] * area[conv]
+            if graph.is_out_channel_pruning_fn(dep.handler):
+                cost += kernel * conv.in_channels // conv.groups
+            elif graph.is_in_channel_pruning_fn(dep.handler):
+                cost += kernel * conv.out_channels // conv.groups
+        costs.append(max(cost, 1))
+    owner = {  # every convolution whose outputs a group removes -> that group
+        id(dep.target.module): i
+        for i, g in enumerate(groups)
+        for dep, _ in g
+        if graph.is_out_channel_pruning_fn(dep.handler)
+    }
+    for block in (m for m in model.modules() if isinstance(m, _HalvedCSP)):
+        pair = [owner[id(h.conv)] for h in (block.a, block.b) if id(h.conv) in owner]
+        if len(pair) == 2 and pair[0] != pair[1]:
+            costs[pair[0]] = costs[pair[1]] = (costs[pair[0]] + costs[pair[1]]) / 2
+    weights = [c**cost_power for c in costs]
+    mean = math.exp(sum(math.log(w) for w in weights) / max(len(weights), 1))
+    return [w / mean for w in weights]
 
 
 def _halves_to_keep(model: nn.Module, graph, ignored: list[nn.Module]) -> list[nn.Module]:

@@ -97,14 +97,17 @@ def prune_checkpoint(
     importance: str = "magnitude",
     gradients=None,
     round_to: int | None = None,
+    cost_power: float = 0.0,
 ) -> dict:
     """Prune the checkpoint ``src`` to at most ``macs_target`` MACs; write an Ultralytics checkpoint ``dest``."""
     model = load_model(src).eval()
     with torch.no_grad():
         expected = tuple(model(torch.zeros(1, 3, imgsz, imgsz))[0].shape)
-    report = prune(model, macs_target, imgsz, importance, gradients, round_to)
+    report = prune(model, macs_target, imgsz, importance, gradients, round_to, cost_power)
     check_consistent(model, imgsz, expected)
     meta = {**report.as_dict(), "importance": importance, "round_to": round_to}
+    if cost_power:
+        meta["cost_power"] = cost_power
     save_checkpoint(model, src, dest, meta)
     return meta
 
@@ -137,7 +140,9 @@ def ratio_for_latency(
         d.mkdir(parents=True, exist_ok=True)
         pt = src
         if ratio > 0:
-            prune_checkpoint(src, d / "model.pt", int(base * (1 - ratio)), imgsz, round_to=pc.round_to)
+            prune_checkpoint(
+                src, d / "model.pt", int(base * (1 - ratio)), imgsz, round_to=pc.round_to, cost_power=pc.cost_power
+            )
             pt = d / "model.pt"
         ms = measure_latency(pt, pc.runtime, timed_imgsz, threads, d)
         probes[f"{ratio:.3f}"] = round(ms, 3)
@@ -199,7 +204,9 @@ def prune_and_recover(
     for step, target in enumerate(step_targets(base, macs_ratio, pc.steps), 1):
         step_dir = out / f"step{step}"
         step_dir.mkdir(parents=True, exist_ok=True)
-        meta = prune_checkpoint(current, step_dir / "pruned.pt", target, imgsz, pc.importance, gradients, pc.round_to)
+        meta = prune_checkpoint(
+            current, step_dir / "pruned.pt", target, imgsz, pc.importance, gradients, pc.round_to, pc.cost_power
+        )
         epochs = pc.step_epochs if step < pc.steps else pc.epochs
         record = {
             "step": step,

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from yolopress.compress.prune import (
     MAX_CHANNEL_RATIO,
@@ -186,7 +187,7 @@ def fake_latency(tmp_path, monkeypatch):
 
     import yolopress.compress.prune_stage as stage
 
-    def fake_prune(src, dest, macs_target, imgsz, round_to=None):
+    def fake_prune(src, dest, macs_target, imgsz, round_to=None, cost_power=0.0):
         assert imgsz == IMGSZ  # MACs shares are counted at the training size, whatever size is timed
         if macs_target < 0.2 * 1000:
             raise PruneError("too much", reachable=0.75)
@@ -276,6 +277,44 @@ def test_round_to_keeps_every_pruned_group_a_multiple():
     after = {n: m.conv.out_channels for n, m in model.named_modules() if isinstance(m, Conv)}
     changed = [n for n in after if after[n] != before.get(n, after[n])]
     assert changed and all(after[n] % 8 == 0 for n in changed)
+
+
+def kept_shares(before: nn.Module, after: nn.Module) -> dict[str, float]:
+    """Each convolution's kept share of its output channels, by name."""
+    widths = {n: m.out_channels for n, m in before.named_modules() if isinstance(m, nn.Conv2d)}
+    return {n: m.out_channels / widths[n] for n, m in after.named_modules() if isinstance(m, nn.Conv2d)}
+
+
+def test_cost_power_takes_the_channels_where_the_macs_are():
+    import copy
+
+    base = fresh("yolo11n.yaml")
+    macs = count_macs(base, IMGSZ)[0]
+    uniform, weighted = copy.deepcopy(base), copy.deepcopy(base)
+    x = torch.rand(1, 3, IMGSZ, IMGSZ)
+    flat = prune(uniform, int(macs * 0.5), IMGSZ, round_to=8)
+    costed = prune(weighted, int(macs * 0.5), IMGSZ, round_to=8, cost_power=0.5)
+    assert 0.5 <= costed.macs_ratio <= 0.55 and 0.5 <= flat.macs_ratio
+    # the same MACs gone, more parameters kept: the deep, low-resolution layers hold them and cost little
+    assert costed.params_after > flat.params_after * 1.1
+    shares = kept_shares(base, weighted)
+    stem, deep = shares["model.0.conv"], shares["model.7.conv"]  # full resolution / 1/32, the same round_to
+    assert stem < deep and deep > kept_shares(base, uniform)["model.7.conv"]
+    assert outputs(weighted, x).shape == outputs(base, x).shape
+    for block in blocks(weighted):  # the halves of a split block share a weight, so they keep equal counts
+        assert block.cv1.conv.out_channels == 2 * block.c
+
+
+def test_cost_power_off_changes_no_stage_key(tmp_path):
+    from tests.conftest import write_config
+    from yolopress.config import load_config
+    from yolopress.pipeline import STAGES
+
+    path = write_config(tmp_path / "c.yaml")
+    off, on = (load_config(path, [f"prune.cost_power={v}"]) for v in (0, 0.5))
+    prune_stage = next(s for s in STAGES if s.name == "prune")
+    assert prune_stage.key(off, {})[0] == prune_stage.key(load_config(path), {})[0]  # results cached before it stay
+    assert prune_stage.key(on, {})[0] != prune_stage.key(off, {})[0]
 
 
 def test_taylor_gradients_come_from_the_detection_loss_on_training_images(tiny_data):
