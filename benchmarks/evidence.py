@@ -84,7 +84,7 @@ _OFF = ("native=null", "control=null")
 EARLY = 6  # the distilled epochs before an early prune
 # The chain `make deploy` runs: configs/default.yaml is configs/evidence.yaml with this arm's overrides (native and
 # control kept), so the study measures the deployed chain without re-basing, and retraining, every other arm
-DEMO = "qat_early_pool"
+DEMO = "qat_early_pool_shared"
 _TERMS = {"cls": "sigmoid-score KD", "ld": "DFL localisation KD", "cwd": "channel-wise feature KD"}
 
 
@@ -295,6 +295,15 @@ ARMS: dict[str, Arm] = {
                 "openvino",
                 ("distill.unlabeled=synth", "prune.round_to=16"),
                 ("control", "qat_early_pool", "prune_early_pool_r16"),
+            ),
+            (
+                "qat_early_pool_shared",
+                "QAT INT8 of prune_early_pool with shared input ranges (qat.shared_ranges: each tensor quantized "
+                "once in the OpenVINO IR; the demo)",
+                "qat",
+                "openvino",
+                ("distill.unlabeled=synth", "qat.shared_ranges=true"),
+                ("control", "qat_early_pool", "prune_early_pool"),
             ),
         )
     },

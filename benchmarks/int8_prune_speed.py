@@ -58,14 +58,24 @@ def pruned(
 
 
 def int8_irs(pt: Path, imgsz: int, grid: str, work: Path, fast_dfl: bool = False) -> dict[str, Path]:
-    """The OpenVINO INT8 IR of ``pt`` as the qat stage builds it, with the CSP split (``split``) and without."""
+    """The OpenVINO INT8 IRs of ``pt``: without and with the CSP split (``unsplit``, ``split``), each quantizer with
+    its own range as before ``qat.shared_ranges``, and as the qat stage builds it now (``split+shared``: shared
+    ranges, each tensor quantized once, :mod:`yolopress.export.qdq_hoist`)."""
     calib = list(torch.rand(32, 3, imgsz, imgsz, generator=torch.Generator().manual_seed(0)).split(8))
+    irs = {}
     with quiet_modelopt():
-        yolo = quantized_model(pt, calib, False, "openvino", grid)
-        yolo.save(str(work / "fq.pt"))
-        irs = {}
-        for name, split in (("split", True), ("unsplit", False)):
-            onnx, _ = export_qdq_onnx(work / "fq.pt", work / f"onnx-{name}", imgsz, split_csp=split, fast_dfl=fast_dfl)
+        for shared in (False, True):
+            yolo, _ = quantized_model(pt, calib, False, "openvino", grid, shared_ranges=shared)
+            yolo.save(str(work / f"fq-{shared}.pt"))
+        for name, split, shared in (("unsplit", False, False), ("split", True, False), ("split+shared", True, True)):
+            onnx, _ = export_qdq_onnx(
+                work / f"fq-{shared}.pt",
+                work / f"onnx-{name}",
+                imgsz,
+                split_csp=split,
+                fast_dfl=fast_dfl,
+                hoist_qdq=shared,
+            )
             irs[name] = export_openvino_int8(onnx, work / f"ir-{name}")
     return irs
 

@@ -256,6 +256,9 @@ class QatConfig(_Section):
     # OpenVINO INT8 weights on the full grid, or on half of it where the CPU's INT8 dot product would saturate
     # (AVX2 without VNNI); auto: as this machine needs it. Set it for the CPU you deploy on when that differs.
     openvino_grid: Literal["auto", "full", "half"] = "auto"
+    # the OpenVINO model's input quantizers that read one tensor share its widest range, so the IR quantizes each
+    # tensor once (yolopress.compress.ranges; docs/quantization.md)
+    shared_ranges: bool = True
 
     def openvino_weight_grid(self) -> str:
         """``full`` or ``half`` as set, or for ``auto`` the one this CPU needs: full where it has an INT8 dot

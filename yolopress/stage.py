@@ -98,6 +98,7 @@ NEUTRAL: dict[str, Any] = {
     "latency_imgsz": None,
     "pool": True,  # prune.pool: without distill.unlabeled it changes nothing
     "cost_power": 0.0,  # prune.cost_power: every group the same share
+    "shared_ranges": False,  # qat.shared_ranges: each quantizer its own range, as before the option existed
 }
 
 

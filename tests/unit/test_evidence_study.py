@@ -57,6 +57,19 @@ def test_the_demo_is_an_arm_of_the_study(evidence, tmp_path):
     assert evidence.ARMS[evidence.DEMO].stage == "qat" and "control" in evidence.ARMS[evidence.DEMO].vs
 
 
+def test_the_committed_results_still_match_their_keys(evidence, tmp_path):
+    """A new option at its neutral value (e.g. qat.shared_ranges: false in the study's base) leaves every committed
+    (arm, seed) result valid, so the study does not silently retrain what it has."""
+    study = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", ROOT / "benchmarks" / "results")
+    stale = []
+    for name in evidence.ARMS:
+        for path in sorted((ROOT / "benchmarks" / "results" / "evidence" / name).glob("seed-*.json")):
+            seed = int(path.stem.split("-")[1])
+            if json.loads(path.read_text())["key"] != study.key(name, seed):
+                stale.append(f"{name}/{path.name}")
+    assert not stale
+
+
 def test_cpu_label_names_the_class_and_the_training_threads(evidence):
     vnni = {"cpu": "EPYC", "cpu_flags": ["avx2", "avx512_vnni"]}
     assert evidence.cpu_label(vnni) == "EPYC (vnni, 1 thread)"  # before yolopress set them: Ultralytics' one

@@ -31,6 +31,7 @@ import torch
 from yolopress import ui
 from yolopress.compress.finetune import fine_tune, starting_point
 from yolopress.compress.qat import QuantNoise, prepare, quantized_layers, quiet_modelopt, weight_range
+from yolopress.compress.ranges import share_input_ranges
 from yolopress.config import ConfigError, ExportConfig, PipelineConfig
 from yolopress.data import pool as unlabeled_pool
 from yolopress.data.batches import letterboxed_batches
@@ -49,13 +50,22 @@ def images(
     return list((torch.cat([b["img"] for b in found])[:n].float() / 255).split(batch))
 
 
-def quantized_model(src: Path, calibration: list[torch.Tensor], quantize_dfl: bool, target: str, grid: str = "half"):
-    """An Ultralytics ``YOLO`` holding the FP32 checkpoint ``src`` with BatchNorm folded and quantizers calibrated."""
+def quantized_model(
+    src: Path,
+    calibration: list[torch.Tensor],
+    quantize_dfl: bool,
+    target: str,
+    grid: str = "half",
+    shared_ranges: bool = False,
+):
+    """An Ultralytics ``YOLO`` holding the FP32 checkpoint ``src`` with BatchNorm folded and quantizers calibrated,
+    and the quantizer groups that were given one range (``shared_ranges``: :mod:`yolopress.compress.ranges`)."""
     from yolopress._ultralytics import YOLO
 
     yolo = YOLO(str(src))
     yolo.model = prepare(yolo.model, calibration, quantize_dfl, weight_range(target, grid))
-    return yolo
+    groups = share_input_ranges(yolo.model, calibration[0][:1]) if shared_ranges else []
+    return yolo, groups
 
 
 def _noise_callbacks(qc, epochs: int) -> tuple[dict, dict]:
@@ -141,10 +151,15 @@ def quantize_target(
     tdir = out / target
     tdir.mkdir(parents=True, exist_ok=True)
     grid = qc.openvino_weight_grid()
-    yolo = quantized_model(src, calib, qc.quantize_dfl, target, grid)
+    # one range per tensor lets the OpenVINO export quantize each tensor once (yolopress.compress.ranges); TensorRT
+    # fuses its own graph, and there it is untested
+    cpu = target == "openvino"
+    shared = cpu and qc.shared_ranges
+    yolo, groups = quantized_model(src, calib, qc.quantize_dfl, target, grid, shared_ranges=shared)
     record: dict = {
         "weight_range": weight_range(target, grid),
         "quantized_layers": len(quantized_layers(yolo.model)),
+        "shared_ranges": len(groups) if shared else None,
     }
     if qc.epochs:
         record.update(_fine_tune(yolo, src, cfg, data_yaml, tdir, teacher))
@@ -152,11 +167,11 @@ def quantize_target(
         yolo.save(str(tdir / "model.pt"))  # Ultralytics stores the quantizers beside the module
     pt = tdir / "model.pt"
     export_dir = tdir / "export"
-    # OpenVINO's CPU plugin runs a CSP block faster without its split (yolopress.compress.csp), and the head with
-    # its DFL channel-local (yolopress.export.head); TensorRT fuses its own graph, and there both are untested
-    cpu = target == "openvino"
+    # OpenVINO's CPU plugin runs a CSP block faster without its split (yolopress.compress.csp), the head with its
+    # DFL channel-local (yolopress.export.head), and each tensor quantized once where it is made
+    # (yolopress.export.qdq_hoist); TensorRT fuses its own graph, and there all three are untested
     fast = cpu and (cfg.export or ExportConfig()).fast_dfl
-    onnx_path, exported = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset, split_csp=cpu, fast_dfl=fast)
+    onnx_path, exported = export_qdq_onnx(pt, export_dir, imgsz, cfg.opset, split_csp=cpu, fast_dfl=fast, hoist_qdq=cpu)
     record.update(exported)
     if target == "tensorrt":
         artifact, runtime = tdir / "model.onnx", "onnxruntime"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from yolopress.export.common import ultralytics_export
 from yolopress.export.qdq_check import require_qdq
+from yolopress.export.qdq_hoist import hoist_qdq as hoist
 
 
 def export_qdq_onnx(
@@ -24,6 +25,7 @@ def export_qdq_onnx(
     dynamic: bool = True,
     split_csp: bool = False,
     fast_dfl: bool = False,
+    hoist_qdq: bool = False,
 ) -> tuple[Path, dict]:
     """Write the TensorRT-bound Q/DQ ONNX of a fake-quantized checkpoint; return it and what it holds.
 
@@ -33,8 +35,10 @@ def export_qdq_onnx(
     violation) if TensorRT would refuse it. ``split_csp``: each C2f/C3k2/C2PSA block's first convolution exported
     as two, one per half of its output, and no split (:func:`yolopress.compress.csp.split_for_int8`; the same
     function, faster in OpenVINO's CPU plugin). ``fast_dfl``: the head's box decoding channel-local
-    (:func:`yolopress.export.head.fast_dfl`; the same boxes, faster on CPU). The record says how many Q/DQ pairs
-    it has (``qdq_pairs``) and which of the two changes took (``split_csp``: blocks split, ``fast_dfl``).
+    (:func:`yolopress.export.head.fast_dfl`; the same boxes, faster on CPU). ``hoist_qdq``: each tensor quantized
+    once, where it is made (:func:`yolopress.export.qdq_hoist.hoist_qdq`; the same function, faster in OpenVINO's
+    CPU plugin). The record says how many Q/DQ pairs it has (``qdq_pairs``) and which of the changes took
+    (``split_csp``: blocks split, ``fast_dfl``, ``hoist_qdq``: what the rewrite did, or None).
     """
     from yolopress.compress.csp import split_for_int8
     from yolopress.export.head import fast_dfl as channel_local_dfl
@@ -59,6 +63,7 @@ def export_qdq_onnx(
         batch=1,
     )
     (out_dir / "model.pt").unlink(missing_ok=True)  # only the exporter's input
+    record["hoist_qdq"] = hoist(path) if hoist_qdq else None
     return path, {"qdq_pairs": require_qdq(path), **record}
 
 
