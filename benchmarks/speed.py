@@ -19,7 +19,12 @@ provider (FP32, and an FP16 conversion), against native FP32 on that provider. T
 `gpu` extra (onnxruntime-gpu, which replaces the CPU package); without it those rows are listed as skipped.
 `--cpu off` times the GPU rows alone (a GPU machine's own CPU is not a deployment target), into `--out`.
 
+`--baseline RUN` times another run's compressed artifacts (pruned and INT8, as `baseline:<name>`) in the same
+rounds, so that a config change's effect on speed is a paired ratio from one run of this script
+(`speedup_vs_baseline` on each of this run's artifacts), not a comparison of two sessions on a shared machine.
+
     .venv/bin/python benchmarks/speed.py [--run runs/demo] [--sizes 640] [--rounds 3] [--gpu off | --cpu off]
+        [--baseline runs_before/demo]
 
 Prints a table; writes benchmarks/results/speed.json with the machine (CPU model and instruction-set
 flags: INT8 speed depends on them), the speed-ups, and each CPU artifact's test mAP50-95 from the run's
@@ -29,6 +34,7 @@ bench stage (one seed: the evidence study holds the means over seeds).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
@@ -41,6 +47,7 @@ from _result import write_result
 from yolopress.bench.device import cpu_class, cpu_flags
 from yolopress.bench.latency import LatencySettings, model_latency
 from yolopress.runtime import UnsupportedBatch, load_runner
+from yolopress.stage import read_record
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REFERENCE = "native/onnx@onnxruntime"
@@ -65,8 +72,53 @@ def artifact_paths(run: Path) -> dict[str, tuple[Path, str]]:
     return found
 
 
+BASELINE = "baseline:"
+
+
+def baseline_artifacts(run: Path, ours: dict[str, tuple]) -> dict[str, tuple]:
+    """Another run's compressed artifacts, under ``baseline:<name>``, less those identical to ours (a change
+    to the qat stage leaves the pruned student as it was): the same model timed twice would only add time."""
+    found = {n: v for n, v in artifact_paths(run).items() if n.startswith(("prune/", "qat/"))}
+    if not found:
+        raise SystemExit(f"--baseline {run}: no prune or qat stage output there; run `yolopress deploy` into it first")
+    return {
+        BASELINE + n: (p, rt, {})
+        for n, (p, rt) in found.items()
+        if n not in ours or content_digest(p) != content_digest(ours[n][0])
+    }
+
+
+def content_digest(path: Path) -> str:
+    """A file's bytes, or a folder's files' names and bytes (an OpenVINO IR), as one digest."""
+    h = hashlib.sha256()
+    for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if f.is_file():
+            h.update(f.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def pair_baseline(rows: dict) -> None:
+    """Each artifact against its baseline twin, paired per round (as the speed-up over the reference is)."""
+    for name, twin in ((n, rows.get(BASELINE + n)) for n in list(rows)):
+        if twin is not None and len(twin["rounds_ms"]) == len(rows[name]["rounds_ms"]):
+            ratios = [b / a for a, b in zip(rows[name]["rounds_ms"], twin["rounds_ms"], strict=True)]
+            rows[name]["speedup_vs_baseline"] = round(statistics.median(ratios), 3)
+            rows[name]["speedup_vs_baseline_rounds"] = [round(r, 3) for r in ratios]
+
+
 def test_map(run: Path) -> dict[str, float]:
-    """Each artifact's mAP50-95 on the test split, from the run's bench stage."""
+    """Each artifact's mAP50-95 on the test split, from the run's bench stage; none where it has not run, or
+    ran before one of the stages it measured was rerun (`--until qat` leaves the old bench in place)."""
+    if not (run / "bench" / "results.json").is_file():
+        return {}
+    bench = read_record(run / "bench")
+    measured = bench[1]["inputs"] if bench else {}
+    for stage, output_hash in measured.items():
+        found = read_record(run / stage)
+        if found is not None and found[0].output_hash != output_hash:
+            print(f"{run}: its bench predates the {stage} stage now there, so no test mAP is quoted from it")
+            return {}
     bench = json.loads((run / "bench" / "results.json").read_text())
     return {f"{r['model']}/{r['format']}@{r['runtime']}": r["accuracy"]["map50_95"] for r in bench["results"]}
 
@@ -124,9 +176,10 @@ def print_rows(rows: dict, reference: str, batch: int, title: str) -> None:
     for name, r in rows.items():
         tput = r[f"images_per_s_batch{batch}"]
         mp = r["test_map50_95_one_seed"]
+        vs_base = f"  {r['speedup_vs_baseline']:.3f}x vs baseline" if "speedup_vs_baseline" in r else ""
         print(
             f"{name:<34} {r['p50_ms']:>8.2f} {r[key]:>8.2f}x {tput if tput is not None else '-':>11} "
-            f"{f'{mp:.3f}' if mp is not None else '-':>9}"
+            f"{f'{mp:.3f}' if mp is not None else '-':>9}{vs_base}"
         )
 
 
@@ -181,6 +234,7 @@ def main() -> int:
     ap.add_argument("--gpu", choices=["auto", "off"], default="auto", help="auto: also time on a CUDA GPU if present")
     ap.add_argument("--cpu", choices=["on", "off"], default="on", help="off: the GPU rows alone")
     ap.add_argument("--out", type=Path, default=RESULTS / "speed.json")
+    ap.add_argument("--baseline", type=Path, help="another run whose pruned and INT8 artifacts join the rounds")
     args = ap.parse_args()
     if args.cpu == "off" and args.gpu == "off":
         ap.error("--cpu off --gpu off times nothing")
@@ -191,14 +245,24 @@ def main() -> int:
         return 2
     arts = {name: (path, runtime, {}) for name, (path, runtime) in found.items()}
     maps = test_map(args.run)
+    if args.baseline is not None:
+        arts.update(baseline_artifacts(args.baseline, arts))
+        maps.update({BASELINE + n: v for n, v in test_map(args.baseline).items()})
     sizes: dict = {}
     with tempfile.TemporaryDirectory() as work:
         cpu_arts = {**arts, **export_head_artifact(args.run, Path(work))} if args.cpu == "on" else {}
         for size in args.sizes if cpu_arts else []:
             sizes[str(size)] = time_rounds(cpu_arts, REFERENCE, size, args.batch, args.rounds, maps)
+            pair_baseline(sizes[str(size)])
             title = f"{size} px, batch 1 p50 (median of {args.rounds} alternating rounds); {cpu_class()} CPU"
             print_rows(sizes[str(size)], REFERENCE, args.batch, title)
-    fields = {"run": str(args.run), "cpu_flags": cpu_flags(), "cpu_class": cpu_class(), "sizes": sizes}
+    fields = {
+        "run": str(args.run),
+        "baseline": str(args.baseline) if args.baseline else None,
+        "cpu_flags": cpu_flags(),
+        "cpu_class": cpu_class(),
+        "sizes": sizes,
+    }
     gpu = gpu_section(args, arts, maps) if args.gpu == "auto" else None
     if gpu is not None:
         fields["gpus"] = gpu

@@ -1,6 +1,7 @@
-"""The pure parts of benchmarks/cross_cpu.py and benchmarks/ov_profile.py, without training or timing."""
+"""The pure parts of benchmarks/cross_cpu.py, ov_profile.py and speed.py, without training or timing."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -74,3 +75,61 @@ def test_gains_pair_each_side_over_the_seeds_that_have_both_arms(cross_cpu):
     assert here["mean_diff"] == pytest.approx(0.035)
     assert cached["mean_diff"] == pytest.approx(0.015)
     assert "distill-control" not in g["here"]  # no control rows
+
+
+@pytest.fixture(scope="module")
+def speed():
+    return _load("speed")
+
+
+def _stage(run: Path, stage: str, outputs: dict[str, str]) -> None:
+    (run / stage).mkdir(parents=True)
+    (run / stage / "stage.json").write_text(json.dumps({"outputs": outputs}))
+
+
+def test_the_baseline_brings_only_the_artifacts_that_differ(speed, tmp_path):
+    ours, theirs = tmp_path / "ours", tmp_path / "theirs"
+    for run, ir_bytes in ((ours, b"shared ranges"), (theirs, b"own ranges")):
+        _stage(run, "export", {"native.onnx": "n.onnx", "prune.onnx": "p.onnx"})
+        _stage(run, "qat", {"openvino": "ir"})
+        (run / "export" / "n.onnx").write_bytes(b"native")
+        (run / "export" / "p.onnx").write_bytes(b"pruned")  # a qat change leaves the pruned student alone
+        (run / "qat" / "ir").mkdir()
+        (run / "qat" / "ir" / "model.bin").write_bytes(ir_bytes)
+    arts = {n: (p, rt, {}) for n, (p, rt) in speed.artifact_paths(ours).items()}
+    assert set(speed.baseline_artifacts(theirs, arts)) == {"baseline:qat/openvino@openvino"}
+    with pytest.raises(SystemExit, match="no prune or qat stage output"):
+        speed.baseline_artifacts(tmp_path / "empty", arts)
+
+
+def test_the_baseline_ratio_is_paired_per_round(speed):
+    rows = {
+        "qat/openvino@openvino": {"rounds_ms": [10.0, 20.0, 12.0]},
+        "baseline:qat/openvino@openvino": {"rounds_ms": [11.0, 24.0, 12.0]},
+        "prune/onnx@onnxruntime": {"rounds_ms": [30.0, 31.0, 32.0]},
+    }
+    speed.pair_baseline(rows)
+    # per round 1.1, 1.2, 1.0: a slow round moves both sides, so the median ratio is 1.1, not 47/42
+    assert rows["qat/openvino@openvino"]["speedup_vs_baseline"] == 1.1
+    assert "speedup_vs_baseline" not in rows["prune/onnx@onnxruntime"]
+
+
+def test_a_bench_older_than_its_stages_gives_no_map(speed, tmp_path):
+    from yolopress.stage import StageResult, read_record, write_record
+
+    run = tmp_path / "run"
+
+    def finish(stage: str, files: dict[str, bytes], inputs: dict) -> None:
+        (run / stage).mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (run / stage / name).write_bytes(data)
+        parts = {"stage": stage, "config": {}, "extra": {}, "inputs": inputs}
+        write_record(run / stage, stage, stage + "-key", parts, StageResult({n: n for n in files}), 1.0)
+
+    finish("qat", {"model.xml": b"ir one"}, {})
+    finish("bench", {"results.json": b"{}"}, {"qat": read_record(run / "qat")[0].output_hash})
+    row = {"model": "qat", "format": "openvino", "runtime": "openvino", "accuracy": {"map50_95": 0.47}}
+    (run / "bench" / "results.json").write_text(json.dumps({"results": [row]}))
+    assert speed.test_map(run) == {"qat/openvino@openvino": 0.47}
+    finish("qat", {"model.xml": b"ir two"}, {})  # `--until qat` after a config change: the bench stays behind
+    assert speed.test_map(run) == {}
