@@ -1,4 +1,4 @@
-"""The pure parts of benchmarks/cross_cpu.py, ov_profile.py and speed.py, without training or timing."""
+"""The pure parts of benchmarks/convergence.py, cross_cpu.py, ov_profile.py and speed.py, without training or timing."""
 
 import importlib.util
 import json
@@ -133,3 +133,29 @@ def test_a_bench_older_than_its_stages_gives_no_map(speed, tmp_path):
     assert speed.test_map(run) == {"qat/openvino@openvino": 0.47}
     finish("qat", {"model.xml": b"ir two"}, {})  # `--until qat` after a config change: the bench stays behind
     assert speed.test_map(run) == {}
+
+
+def _run(curve, test):
+    from yolopress.bench.curves import late_rise
+
+    return {
+        "val_curve": curve,
+        "late_rise": late_rise(curve),
+        "best_val_map50_95": max(curve),
+        "test_map50_95": test,
+        "wall_s": 10.0,
+    }
+
+
+def test_convergence_compares_each_schedule_with_half_its_length():
+    convergence = _load("convergence")
+    rising = [0.1 * i for i in range(1, 11)]  # still rising at its end
+    flat = [0.1 * i for i in range(1, 16)] + [1.5] * 5
+    rows = convergence.summarise(
+        {10: {"0": _run(rising, 0.30)}, 20: {"0": _run(flat, 0.34)}, 3: {"0": _run([0.1] * 3, 0.1)}}
+    )
+    assert rows["10"]["flat"] is False and rows["20"]["flat"] is True
+    assert rows["20"]["vs_half_schedule"]["test_map50_95"] == pytest.approx(0.04)
+    assert rows["20"]["vs_half_schedule"]["best_val_map50_95"] == pytest.approx(0.5)
+    assert "vs_half_schedule" not in rows["10"]  # no 5-epoch run to compare with
+    assert rows["3"]["mean_late_rise"] is None and rows["3"]["flat"] is False  # too short to judge
