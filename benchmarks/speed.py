@@ -34,7 +34,6 @@ bench stage (one seed: the evidence study holds the means over seeds).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import tempfile
@@ -46,6 +45,7 @@ from _result import write_result
 
 from yolopress.bench.device import cpu_class, cpu_flags
 from yolopress.bench.latency import LatencySettings, model_latency
+from yolopress.io import hash_path
 from yolopress.runtime import UnsupportedBatch, load_runner
 from yolopress.stage import read_record
 
@@ -84,27 +84,18 @@ def baseline_artifacts(run: Path, ours: dict[str, tuple]) -> dict[str, tuple]:
     return {
         BASELINE + n: (p, rt, {})
         for n, (p, rt) in found.items()
-        if n not in ours or content_digest(p) != content_digest(ours[n][0])
+        if n not in ours or hash_path(p) != hash_path(ours[n][0])
     }
-
-
-def content_digest(path: Path) -> str:
-    """A file's bytes, or a folder's files' names and bytes (an OpenVINO IR), as one digest."""
-    h = hashlib.sha256()
-    for f in sorted(path.rglob("*")) if path.is_dir() else [path]:
-        if f.is_file():
-            h.update(f.relative_to(path).as_posix().encode() if path.is_dir() else b"")
-            h.update(f.read_bytes())
-    return h.hexdigest()
 
 
 def pair_baseline(rows: dict) -> None:
     """Each artifact against its baseline twin, paired per round (as the speed-up over the reference is)."""
-    for name, twin in ((n, rows.get(BASELINE + n)) for n in list(rows)):
-        if twin is not None and len(twin["rounds_ms"]) == len(rows[name]["rounds_ms"]):
-            ratios = [b / a for a, b in zip(rows[name]["rounds_ms"], twin["rounds_ms"], strict=True)]
-            rows[name]["speedup_vs_baseline"] = round(statistics.median(ratios), 3)
-            rows[name]["speedup_vs_baseline_rounds"] = [round(r, 3) for r in ratios]
+    for name, row in rows.items():
+        twin = rows.get(BASELINE + name)
+        if twin is not None and len(twin["rounds_ms"]) == len(row["rounds_ms"]):
+            ratios = [b / a for a, b in zip(row["rounds_ms"], twin["rounds_ms"], strict=True)]
+            row["speedup_vs_baseline"] = round(statistics.median(ratios), 3)
+            row["speedup_vs_baseline_rounds"] = [round(r, 3) for r in ratios]
 
 
 def test_map(run: Path) -> dict[str, float]:
