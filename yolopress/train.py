@@ -195,6 +195,16 @@ def median(values: list[float]) -> float | None:
     return float(statistics.median(values)) if values else None
 
 
+def start_label(model: str) -> str:
+    """How a stage's log names its starting point: the architecture for a YAML or a pretrained checkpoint
+    (``yolo11n``, ``yolo11s-synthpre``); the folder too for a checkpoint with a generic name, since
+    ``model.pt`` or ``best.pt`` alone says nothing (``teacher-6609d532570a0c77/model.pt``)."""
+    path = Path(model)
+    if path.suffix == ".pt" and path.stem in {"model", "best", "last"} and path.parent.name:
+        return f"{path.parent.name}/{path.name}"
+    return path.stem
+
+
 def summary(what: str, metrics: dict) -> str:
     return f"{what}: val mAP50-95 {metrics['val_map50_95']:.3f}, mAP50 {metrics['val_map50']:.3f}"
 
@@ -214,9 +224,9 @@ def run_teacher(ctx: StageContext) -> StageResult:
         shutil.copy2(tc.weights, ctx.out / "model.pt")
         return StageResult({"model": "model.pt"}, {"source": str(tc.weights)}, f"given {tc.weights}")
     model = check_model_source(tc.model, "teacher.model")
-    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"teacher {Path(model).stem}")
+    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"teacher {start_label(model)}")
     return StageResult(
-        {"model": "model.pt"}, metrics, summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+        {"model": "model.pt"}, metrics, summary(f"trained {start_label(model)} {metrics['epochs']} epochs", metrics)
     )
 
 
@@ -236,7 +246,7 @@ def run_control(ctx: StageContext) -> StageResult:
 def _train_student(ctx: StageContext, tc: TrainConfig, what: str) -> StageResult:
     data_yaml = ctx.inputs["data"].path("data_yaml")
     model = check_model_source(tc.model, "student.model")
-    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"{what} {Path(model).stem}")
+    _, metrics = train(model, tc, ctx.cfg, data_yaml, ctx.out, f"{what} {start_label(model)}")
     return StageResult(
-        {"model": "model.pt"}, metrics, summary(f"trained {Path(model).stem} {metrics['epochs']} epochs", metrics)
+        {"model": "model.pt"}, metrics, summary(f"trained {start_label(model)} {metrics['epochs']} epochs", metrics)
     )

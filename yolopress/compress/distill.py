@@ -37,7 +37,7 @@ from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
 from yolopress.data.pool import prepare
 from yolopress.stage import StageContext, StageResult
-from yolopress.train import check_model_source, median, summary, train
+from yolopress.train import check_model_source, median, start_label, summary, train
 
 
 @dataclass
@@ -332,7 +332,7 @@ def run_stage(ctx: StageContext) -> StageResult:
             ctx.cfg,
             data_yaml,
             ctx.out,
-            f"distill {Path(model).stem}",
+            f"distill {start_label(model)}",
             trainer=DistillationTrainer.configured(settings),
             on_trainer=lambda t: box.setdefault("trainer", t),
         )
@@ -350,7 +350,7 @@ def run_stage(ctx: StageContext) -> StageResult:
     return StageResult(
         {"model": "model.pt"},
         {**metrics, "kd": kd, "unlabeled": dc.unlabeled},
-        summary(f"{Path(model).stem} {metrics['epochs']} epochs with {label}", metrics),
+        summary(f"{start_label(model)} {metrics['epochs']} epochs with {label}", metrics),
     )
 
 
