@@ -137,6 +137,12 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "student.epochs={budget}"),
         vs=("control", "distill", "native"),
     ),
+    "distill_unlabeled_long": Arm(
+        "distill_unlabeled trained as many epochs as control: the pool's gain at the chain's budget",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", "student.epochs={budget}"),
+        vs=("control", "distill_long", "distill_unlabeled", "native"),
+    ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),
