@@ -135,17 +135,26 @@ ARMS: dict[str, Arm] = {
         "yolopress distill trained as many epochs as control: the KD gain at the chain's budget",
         stage="distill",
         overrides=(*_OFF, "student.epochs={budget}"),
-        vs=("control", "distill", "native"),
+        vs=("control", "distill", "native", "ultralytics_kd_dis0.5_long"),
     ),
     "distill_unlabeled_long": Arm(
         "distill_unlabeled trained as many epochs as control: the pool's gain at the chain's budget",
         stage="distill",
         overrides=(*_OFF, "distill.unlabeled=synth", "student.epochs={budget}"),
-        vs=("control", "distill_long", "distill_unlabeled", "native"),
+        vs=("control", "distill_long", "distill_unlabeled", "native", "ultralytics_kd_dis0.5_long"),
     ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),
+    # the peer at the same budget as distill_long and distill_unlabeled_long: a KD that pays only with patience
+    # must be compared with the peer given the same patience
+    "ultralytics_kd_dis0.5_long": Arm(
+        "Ultralytics' own KD at its best dis (0.5), trained as many epochs as control",
+        kind="ultralytics_kd",
+        dis=0.5,
+        overrides=("student.epochs={budget}",),
+        vs=("control", "ultralytics_kd_dis0.5", "native"),
+    ),
     # The demo's teacher (15 epochs) is weaker than its own student trained long enough (benchmarks/convergence.py):
     # these arms ask whether KD, and Ultralytics' KD, pay more from a teacher trained further
     "teacher_long": Arm(
@@ -173,6 +182,14 @@ ARMS: dict[str, Arm] = {
         stage="distill",
         overrides=(*_OFF, "distill.unlabeled=synth", *_TEACHER_LONG),
         vs=("native", "control", "distill_unlabeled", "distill_tlong", "ultralytics_kd_dis0.5_tlong"),
+    ),
+    # patience and a better teacher together: at 15 epochs teacher_long gave the pool nothing more, at the chain's
+    # budget the pool from the demo teacher caught that teacher up (distill_unlabeled_long 0.496, teacher 0.499)
+    "distill_unlabeled_tlong_long": Arm(
+        "distill_unlabeled_tlong trained as many epochs as control",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", *_TEACHER_LONG, "student.epochs={budget}"),
+        vs=("control", "distill_unlabeled_long", "distill_unlabeled_tlong", "native"),
     ),
     "prune_kd": Arm(
         "distilled student pruned (-30% MACs) and recovered with KD from the teacher",
@@ -415,7 +432,10 @@ class Study:
         # a file the config names resolves to an absolute path: key it relative to the checkout, so that a clone
         # elsewhere finds the same results cached
         cfg = json.loads(json.dumps(cfg).replace(json.dumps(str(ROOT))[1:-1] + "/", ""))
-        return hash_json({"arm": arm.__dict__, "config": cfg, "seed": seed, "version": 1})
+        # what is compared with it, and how it is described, are not what the result depends on: adding a
+        # comparison to an arm must not retrain it
+        made = {k: v for k, v in arm.__dict__.items() if k not in ("description", "vs")}
+        return hash_json({"arm": made, "config": cfg, "seed": seed, "version": 2})
 
     @functools.cached_property
     def data_yaml(self) -> Path:
