@@ -125,6 +125,28 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.unlabeled=synth"),
         vs=("native", "control", "distill"),
     ),
+    # where the pool's gain comes from: its deployment-domain images, or only the extra teaching it adds (half a
+    # batch more images a step, distilled on only)? `train` adds the same teaching on the labeled images again
+    "distill_trainpool": Arm(
+        "yolopress distill plus the training images again as the pool (distill.unlabeled=train, labels unused)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=train"),
+        vs=("native", "control", "distill", "distill_unlabeled"),
+    ),
+    # function matching (Beyer et al. 2022): the student matches the teacher on blends of two images, inputs that
+    # lie between the ones it is trained on, so it may follow the teacher further off them (the test domain)
+    "distill_trainpool_mixup": Arm(
+        "distill_trainpool with each pool image blended with another (distill.unlabeled_mixup=1)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=train", "distill.unlabeled_mixup=1.0"),
+        vs=("native", "control", "distill", "distill_trainpool", "distill_unlabeled"),
+    ),
+    "distill_unlabeled_mixup": Arm(
+        "distill_unlabeled with each pool image blended with another (distill.unlabeled_mixup=1)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", "distill.unlabeled_mixup=1.0"),
+        vs=("native", "control", "distill", "distill_unlabeled"),
+    ),
     "distill_crosskd": Arm(
         "CrossKD instead of prediction mimicking: cross=1, cls=0, ld=0 (cwd kept)",
         stage="distill",

@@ -145,6 +145,10 @@ class TeacherConfig(TrainConfig):
         return v
 
 
+# distill.unlabeled's names that are not folders (yolopress.data.pool)
+POOL_SOURCES = ("synth", "train")
+
+
 class DistillConfig(_Section):
     """Distillation of the student from the teacher; the student's model and hyperparameters are ``student``'s."""
 
@@ -163,20 +167,25 @@ class DistillConfig(_Section):
     # the better of distill and native on val goes on to prune and qat (yolopress/guard.py); false: always distill
     guard: bool = True
     # images from where the model will run, without labels: a folder, or `synth` (the demo generator's test-domain
-    # pool, another random stream than the test split's). On them the student learns from the teacher only.
+    # pool, another random stream than the test split's), or `train` (the labeled training images again, their
+    # labels unused: no deployment-domain image, the same extra teaching). On them the student learns from the
+    # teacher only.
     unlabeled: str | None = None
     unlabeled_batch: int | None = Field(None, ge=1)  # pool images per step; default: half the student batch
+    # the share of pool images blended with another pool image (Ultralytics' MixUp), which teacher and student both
+    # see: the student matches the teacher between the images it has, not only on them (Beyer et al. 2022)
+    unlabeled_mixup: float = Field(0.0, ge=0, le=1)
 
     @field_validator("unlabeled")
     @classmethod
     def _pool(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is None or v == "synth":
+        if v is None or v in POOL_SOURCES:
             return v
         folder = _resolve(Path(v), info)
         if not folder.is_dir():
             raise ValueError(
                 f"distill.unlabeled: no such folder: {folder}; give a folder of images from where the model will "
-                "run (no labels needed), `synth` for the demo's pool, or null"
+                "run (no labels needed), `synth` for the demo's pool, `train` for the training images, or null"
             )
         from yolopress.data.dataset import folder_images
 

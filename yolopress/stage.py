@@ -92,6 +92,7 @@ NOT_IN_KEY = frozenset({"cache", "guard"})
 NEUTRAL: dict[str, Any] = {
     "unlabeled": None,
     "unlabeled_batch": None,
+    "unlabeled_mixup": 0.0,  # distill.unlabeled_mixup: pool images as they are
     "calib": "train",
     "cross": 0.0,
     "speedup": None,

@@ -57,6 +57,7 @@ class DistillSettings:
     naive_temperature: float = 10.0
     unlabeled: str | None = None  # a folder of unlabeled images (the stage prepares it), distilled on alongside
     unlabeled_batch: int | None = None  # its images per step
+    unlabeled_mixup: float = 0.0  # the share of its images blended with another of them
 
     @classmethod
     def from_config(cls, teacher: Path | str, dc, unlabeled: Path | None = None, batch: int = 16) -> DistillSettings:
@@ -65,10 +66,14 @@ class DistillSettings:
         own = {
             f.name: getattr(dc, f.name)
             for f in fields(cls)
-            if f.name not in ("teacher", "unlabeled", "unlabeled_batch")
+            if f.name not in ("teacher", "unlabeled", "unlabeled_batch", "unlabeled_mixup")
         }
         pool = (
-            {"unlabeled": str(unlabeled), "unlabeled_batch": dc.unlabeled_batch or max(1, batch // 2)}
+            {
+                "unlabeled": str(unlabeled),
+                "unlabeled_batch": dc.unlabeled_batch or max(1, batch // 2),
+                "unlabeled_mixup": dc.unlabeled_mixup,
+            }
             if unlabeled
             else {}
         )
@@ -258,12 +263,8 @@ class DistillationTrainer(DetectionTrainer):
 
     def _close_dataloader_mosaic(self):
         super()._close_dataloader_mosaic()
-        if self.pool_loader is not None:  # the pool's augmentation follows the labeled set's
-            dataset = self.pool_loader.dataset
-            dataset.mosaic = False
-            dataset.close_mosaic(hyp=copy(self.args))
-            self.pool_loader.reset()
-            self._pool = _cycle(self.pool_loader)
+        if self.pool_loader is not None:
+            _close_pool_mosaic(self)
 
     def build_optimizer(self, model, *args, **kwargs):
         # The criterion (with its trainable adapters) must exist before the optimizer is built;
@@ -297,14 +298,55 @@ def _cycle(loader):
         yield from loader
 
 
+def _pool_hyp(args, mixup: float, **more):
+    """The training hyperparameters with the pool's MixUp share (and ``more``), a copy."""
+    hyp = copy(args)
+    hyp.mixup = mixup
+    for k, v in more.items():
+        setattr(hyp, k, v)
+    return hyp
+
+
 def _build_pool_loader(trainer: DistillationTrainer) -> None:
-    """The unlabeled pool's loader: the training set's augmentation, ``unlabeled_batch`` images a step."""
+    """The unlabeled pool's loader: the training set's augmentation (plus ``unlabeled_mixup``), ``unlabeled_batch``
+    images a step."""
     if not trainer.kd.unlabeled:
         return
     rank = int(os.environ.get("LOCAL_RANK", -1))
     batch = max(1, trainer.kd.unlabeled_batch // max(trainer.world_size, 1))
-    trainer.pool_loader = trainer.get_dataloader(trainer.kd.unlabeled, batch_size=batch, rank=rank, mode="train")
+    args = trainer.args
+    trainer.args = _pool_hyp(args, trainer.kd.unlabeled_mixup) if trainer.kd.unlabeled_mixup else args
+    try:  # the dataset reads its augmentation from trainer.args when it is built
+        trainer.pool_loader = trainer.get_dataloader(trainer.kd.unlabeled, batch_size=batch, rank=rank, mode="train")
+    finally:
+        trainer.args = args
     trainer._pool = _cycle(trainer.pool_loader)
+
+
+def _close_pool_mosaic(trainer: DistillationTrainer) -> None:
+    """The pool's augmentation follows the labeled set's when its mosaic closes, but keeps ``unlabeled_mixup``:
+    blending is what such a pool is for."""
+    dataset = trainer.pool_loader.dataset
+    dataset.mosaic = False
+    dataset.close_mosaic(hyp=copy(trainer.args))
+    if trainer.kd.unlabeled_mixup:
+        closed = {"mosaic": 0.0, "copy_paste": 0.0, "cutmix": 0.0}
+        dataset.transforms = dataset.build_transforms(_pool_hyp(trainer.args, trainer.kd.unlabeled_mixup, **closed))
+    trainer.pool_loader.reset()
+    trainer._pool = _cycle(trainer.pool_loader)
+
+
+def pool_mixup(dataset) -> float:
+    """The MixUp share that ``dataset``'s augmentation applies now (0 without one): what the pool really got."""
+    from ultralytics.data.augment import MixUp
+
+    stack = [dataset.transforms]
+    while stack:
+        t = stack.pop()
+        if isinstance(t, MixUp):
+            return float(t.p)
+        stack += getattr(t, "transforms", [])
+    return 0.0
 
 
 def _attach_criterion(trainer: DistillationTrainer) -> None:
@@ -321,7 +363,7 @@ def run_stage(ctx: StageContext) -> StageResult:
     teacher = ctx.inputs["teacher"].path("model")
     data_yaml = ctx.inputs["data"].path("data_yaml")
     check_teacher(teacher, data_yaml)  # before any training starts, not in the middle of its set-up
-    pool = prepare(ctx.cfg, ctx.out / "pool", ctx.progress) if dc.unlabeled else None
+    pool = prepare(ctx.cfg, ctx.out / "pool", ctx.progress, data_yaml) if dc.unlabeled else None
     settings = DistillSettings.from_config(teacher, dc, pool, sc.batch)
     model = check_model_source(sc.model, "student.model")
     box: dict = {}
@@ -345,6 +387,7 @@ def run_stage(ctx: StageContext) -> StageResult:
     label = criterion.loss.label
     if pool is not None:
         metrics["unlabeled_images"] = box["trainer"].pool_loader and len(box["trainer"].pool_loader.dataset)
+        metrics["unlabeled_mixup"] = box["trainer"].pool_loader and pool_mixup(box["trainer"].pool_loader.dataset)
         label += f", {metrics['unlabeled_images']} unlabeled images ({settings.unlabeled_batch} a step)"
     kd = {k: v for k, v in asdict(settings).items() if k not in ("teacher", "unlabeled")}
     return StageResult(

@@ -259,7 +259,7 @@ def run_stage(ctx: StageContext) -> StageResult:
     dc = ctx.cfg.distill
     pool = None
     if pc.pool and teacher is not None and dc is not None and dc.unlabeled:
-        pool = prepare_pool(ctx.cfg, ctx.out / "pool", ctx.progress)
+        pool = prepare_pool(ctx.cfg, ctx.out / "pool", ctx.progress, data_yaml)
     try:
         history = prune_and_recover(src, ctx.cfg, data_yaml, ctx.out, teacher, ratio, pool)
     finally:

@@ -192,7 +192,7 @@ def run_stage(ctx: StageContext) -> StageResult:
     source, src, data_yaml, teacher = start.source, start.model, start.data_yaml, start.teacher
     if qc.calib == "unlabeled":  # ranges set on images from where the model will run
         with tempfile.TemporaryDirectory(dir=ctx.out) as work:
-            pool = unlabeled_pool.prepare(ctx.cfg, Path(work) / "pool", ctx.progress)
+            pool = unlabeled_pool.prepare(ctx.cfg, Path(work) / "pool", ctx.progress, data_yaml)
             calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch, folder=pool)
     else:
         calib = images(data_yaml, imgsz, qc.calib_images, ctx.cfg.student.batch)

@@ -222,3 +222,50 @@ def test_crosskd_adapts_widths_and_joins_the_loss(pair):
     total.sum().backward()
     assert set(items) == {"box_loss", "cls_loss", "dfl_loss", "kd_cross"} and torch.isfinite(items["kd_cross"])
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in crit.parameters())
+
+
+class _PoolTrainer:
+    """What the pool's loader needs of a trainer: args read when the dataset is built, the KD settings."""
+
+    def __init__(self, data_yaml, mixup: float):
+        from ultralytics.cfg import get_cfg
+
+        self.args = get_cfg(overrides={"imgsz": 64, "data": str(data_yaml)})
+        self.kd = DistillSettings(teacher="t.pt", unlabeled="pool", unlabeled_batch=2, unlabeled_mixup=mixup)
+        self.world_size, self.images, self.data_yaml = 1, str(Path(data_yaml).parent / "images" / "train"), data_yaml
+
+    def get_dataloader(self, path, batch_size, rank, mode):
+        from types import SimpleNamespace
+
+        from ultralytics.data import build_yolo_dataset
+        from ultralytics.data.utils import check_det_dataset
+
+        dataset = build_yolo_dataset(self.args, self.images, batch_size, check_det_dataset(str(self.data_yaml)))
+        return SimpleNamespace(dataset=dataset, reset=lambda: None)
+
+
+def _mosaic(dataset) -> float:
+    from ultralytics.data.augment import Mosaic
+
+    stack = [dataset.transforms]
+    while stack:
+        if isinstance(t := stack.pop(), Mosaic):
+            return t.p
+        stack += getattr(t, "transforms", [])
+    raise AssertionError("no Mosaic in the pool's augmentation")
+
+
+@pytest.mark.parametrize("mixup", [0.0, 1.0])
+def test_pool_mixup_is_applied_to_the_pool_only_and_survives_closing_mosaic(tiny_data, mixup):
+    from yolopress.compress.distill import _build_pool_loader, _close_pool_mosaic, pool_mixup
+
+    trainer = _PoolTrainer(tiny_data, mixup)
+    _build_pool_loader(trainer)
+    assert pool_mixup(trainer.pool_loader.dataset) == mixup
+    assert trainer.args.mixup == 0.0  # the labeled set's augmentation is left as it was
+    assert trainer.pool_loader.dataset[0]["img"].shape == (3, 64, 64) and _mosaic(trainer.pool_loader.dataset) == 1.0
+    _close_pool_mosaic(trainer)
+    assert _mosaic(trainer.pool_loader.dataset) == 0.0
+    assert pool_mixup(trainer.pool_loader.dataset) == mixup
+    assert trainer.args.mixup == 0.0 and trainer.args.mosaic == 1.0
+    assert trainer.pool_loader.dataset[0]["img"].shape == (3, 64, 64)
