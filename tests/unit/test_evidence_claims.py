@@ -43,3 +43,15 @@ def test_claims_say_no_significant_difference_where_the_interval_spans_zero():
     arms = {"distill": {"mean": 0.3, "vs": {"native": d}}}
     text = claims({"arms": arms, "seeds": [0, 1, 2], "cpus": ["X"], "complete": True})
     assert "+0.4 pt [-1.0, +1.8], no significant difference" in text and "(3 seeds)" in text
+
+
+def test_the_ultralytics_peer_is_the_best_of_its_dis_sweep_at_distills_settings():
+    """A longer Ultralytics arm scores higher, but it is the peer of the longer students, not of distill."""
+    d = {"mean_diff": -0.01, "ci95": [-0.02, 0.0], "std": 0.004, "n": 3}
+    arms = {
+        "ultralytics_kd_dis0.5": {"mean": 0.43, "vs": {"distill": d}},
+        "ultralytics_kd_dis6": {"mean": 0.39, "vs": {"distill": {**d, "mean_diff": -0.05}}},
+        "ultralytics_kd_dis0.5_long": {"mean": 0.48, "vs": {}},
+    }
+    text = claims({"arms": arms, "seeds": [0, 1, 2], "cpus": ["X"], "complete": True})
+    assert "at its best `dis` (0.5): **+1.0 pt [+0.0, +2.0]" in text

@@ -6,6 +6,8 @@ numbers: the study rewrites them, and a test fails when README's claims are not 
 
 from __future__ import annotations
 
+import re
+
 from yolopress.bench.stats import describe
 
 TABLE = ("<!-- evidence-table:begin -->", "<!-- evidence-table:end -->")
@@ -34,6 +36,16 @@ _CLAIMS = (
     ("distill", "native", "yolopress KD vs the student trained alone, same epochs"),
     ("distill", "control", "yolopress KD vs the student trained alone for the whole chain's epochs"),
     ("distill_long", "control", "yolopress KD trained as many epochs as the control vs the control (same budget)"),
+    (
+        "distill_long",
+        "ultralytics_kd_dis0.5_long",
+        "yolopress KD vs Ultralytics' own KD (`dis` 0.5), both trained as many epochs as the control",
+    ),
+    (
+        "distill_unlabeled_long",
+        "ultralytics_kd_dis0.5_long",
+        "yolopress KD plus the unlabeled pool vs Ultralytics' own KD (`dis` 0.5), both as many epochs as the control",
+    ),
     (
         "distill_unlabeled",
         "native",
@@ -67,7 +79,9 @@ _CLAIMS = (
 
 
 def _best_ultralytics(arms: dict) -> str | None:
-    found = [a for a in arms if a.startswith("ultralytics_kd_dis")]
+    """The best of Ultralytics' KD sweep over ``dis`` at distill's settings (not the longer or other-teacher arms,
+    which are other students' peers)."""
+    found = [a for a in arms if re.fullmatch(r"ultralytics_kd_dis[0-9.]+", a)]
     return max(found, key=lambda a: arms[a]["mean"]) if found else None
 
 
@@ -88,7 +102,12 @@ def claims(evidence: dict) -> str:
     best = _best_ultralytics(arms)
     d = arms.get(best, {}).get("vs", {}).get("distill") if best else None
     if d is not None:
-        flipped = {**d, "mean_diff": -d["mean_diff"], "ci95": [-d["ci95"][1], -d["ci95"][0]] if d["ci95"] else None}
+        # 0.0 - x, not -x: a bound at zero reads +0.0
+        flipped = {
+            **d,
+            "mean_diff": 0.0 - d["mean_diff"],
+            "ci95": [0.0 - d["ci95"][1], 0.0 - d["ci95"][0]] if d["ci95"] else None,
+        }
         lines.append(
             f"- yolopress KD vs Ultralytics' own KD at its best `dis` ({best.removeprefix('ultralytics_kd_dis')}): "
             f"**{describe(flipped)}** ({d['n']} seeds)"
