@@ -157,13 +157,20 @@ ARMS: dict[str, Arm] = {
         "yolopress distill trained as many epochs as control: the KD gain at the chain's budget",
         stage="distill",
         overrides=(*_OFF, "student.epochs={budget}"),
-        vs=("control", "distill", "native", "ultralytics_kd_dis0.5_long"),
+        vs=("control", "distill", "native", "ultralytics_kd_dis0.5_long", "ultralytics_kd_dis1.5_long"),
     ),
     "distill_unlabeled_long": Arm(
         "distill_unlabeled trained as many epochs as control: the pool's gain at the chain's budget",
         stage="distill",
         overrides=(*_OFF, "distill.unlabeled=synth", "student.epochs={budget}"),
-        vs=("control", "distill_long", "distill_unlabeled", "native", "ultralytics_kd_dis0.5_long"),
+        vs=(
+            "control",
+            "distill_long",
+            "distill_unlabeled",
+            "native",
+            "ultralytics_kd_dis0.5_long",
+            "ultralytics_kd_dis1.5_long",
+        ),
     ),
     "ultralytics_kd_dis0.5": _ultralytics_kd(0.5),
     "ultralytics_kd_dis1.5": _ultralytics_kd(1.5),
@@ -176,6 +183,13 @@ ARMS: dict[str, Arm] = {
         dis=0.5,
         overrides=("student.epochs={budget}",),
         vs=("control", "ultralytics_kd_dis0.5", "native"),
+    ),
+    "ultralytics_kd_dis1.5_long": Arm(
+        "Ultralytics' own KD at dis 1.5, trained as many epochs as control (is 0.5 still its best there?)",
+        kind="ultralytics_kd",
+        dis=1.5,
+        overrides=("student.epochs={budget}",),
+        vs=("control", "ultralytics_kd_dis0.5_long", "native"),
     ),
     # The demo's teacher (15 epochs) is weaker than its own student trained long enough (benchmarks/convergence.py):
     # these arms ask whether KD, and Ultralytics' KD, pay more from a teacher trained further
