@@ -78,6 +78,17 @@ def _ultralytics_kd(dis: float) -> Arm:
     )
 
 
+def _ultralytics_kd_long(dis: float, what: str, ref: str, why: str = "") -> Arm:
+    """Ultralytics' own KD for the control's budget (compared with ``ref`` besides the control and native)."""
+    return Arm(
+        " ".join(filter(None, (f"Ultralytics' own KD {what}, trained as many epochs as control", why))),
+        kind="ultralytics_kd",
+        dis=dis,
+        overrides=("student.epochs={budget}",),
+        vs=("control", ref, "native"),
+    )
+
+
 # A variant turns off what it does not need: neither KD variant nor any later stage reads the control (and the
 # control's budget follows qat.epochs, which ptq changes); a distillation variant does not need native either
 _OFF = ("native=null", "control=null")
@@ -177,19 +188,9 @@ ARMS: dict[str, Arm] = {
     "ultralytics_kd_dis6": _ultralytics_kd(6.0),
     # the peer at the same budget as distill_long and distill_unlabeled_long: a KD that pays only with patience
     # must be compared with the peer given the same patience
-    "ultralytics_kd_dis0.5_long": Arm(
-        "Ultralytics' own KD at its best dis (0.5), trained as many epochs as control",
-        kind="ultralytics_kd",
-        dis=0.5,
-        overrides=("student.epochs={budget}",),
-        vs=("control", "ultralytics_kd_dis0.5", "native"),
-    ),
-    "ultralytics_kd_dis1.5_long": Arm(
-        "Ultralytics' own KD at dis 1.5, trained as many epochs as control (is 0.5 still its best there?)",
-        kind="ultralytics_kd",
-        dis=1.5,
-        overrides=("student.epochs={budget}",),
-        vs=("control", "ultralytics_kd_dis0.5_long", "native"),
+    "ultralytics_kd_dis0.5_long": _ultralytics_kd_long(0.5, "at its best dis (0.5)", "ultralytics_kd_dis0.5"),
+    "ultralytics_kd_dis1.5_long": _ultralytics_kd_long(
+        1.5, "at dis 1.5", "ultralytics_kd_dis0.5_long", "(is 0.5 still its best there?)"
     ),
     # The demo's teacher (15 epochs) is weaker than its own student trained long enough (benchmarks/convergence.py):
     # these arms ask whether KD, and Ultralytics' KD, pay more from a teacher trained further
