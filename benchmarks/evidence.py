@@ -103,6 +103,7 @@ _TEACHER_LONG = (
     "teacher.model=../yolopress/assets/stages/teacher-6609d532570a0c77/model.pt",
     f"teacher.epochs={TEACHER_MORE}",
 )
+_SYNTH_POOL = "distill.unlabeled=synth"  # the demo's pool: Study.pool replaces it for a study of other data
 _TERMS = {"cls": "sigmoid-score KD", "ld": "DFL localisation KD", "cwd": "channel-wise feature KD"}
 
 
@@ -436,10 +437,14 @@ class Study:
     config: Path
     runs_dir: Path
     results: Path = RESULTS
+    # a study of other data: overrides of the config for every arm (``data.yaml=...``), and the pool that replaces
+    # the demo's generated one (``distill.unlabeled=synth``) for the arms that use it
+    overrides: tuple[str, ...] = ()
+    pool: Path | None = None
     cfg: PipelineConfig = field(init=False)
 
     def __post_init__(self) -> None:
-        self.cfg = load_config(self.config)
+        self.cfg = load_config(self.config, list(self.overrides))
 
     def cached_path(self, name: str, seed: int) -> Path:
         return self.results / "evidence" / name / f"seed-{seed}.json"
@@ -454,7 +459,9 @@ class Study:
         # {early_recovery}: the recovery epochs that keep an early prune's total at that budget
         early_recovery = budget - EARLY - (parts.get("prune", 0) - self.cfg.prune.epochs) - parts.get("qat", 0)
         overrides = [o.format(budget=budget, early_recovery=early_recovery) for o in arm.overrides]
-        return load_config(self.config, [*overrides, f"name={MAIN}-{name}"])
+        if self.pool is not None:
+            overrides = [f"distill.unlabeled={self.pool.resolve()}" if o == _SYNTH_POOL else o for o in overrides]
+        return load_config(self.config, [*self.overrides, *overrides, f"name={MAIN}-{name}"])
 
     def key(self, name: str, seed: int) -> str:
         """What an (arm, seed) result depends on: the arm, its config, the seed."""
@@ -766,10 +773,23 @@ def main() -> None:
         "--results", type=Path, default=RESULTS, help="where results go (docs are updated only for the default)"
     )
     ap.add_argument("--table-only", action="store_true", help="summarize the cached runs, train nothing")
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config overrides for every arm, e.g. data.synth=null data.yaml=path/to/data.yaml (then --results "
+        "elsewhere: the docs describe the demo)",
+    )
+    ap.add_argument("--pool", type=Path, help="a folder of unlabeled images for the arms that use the demo's pool")
     args = ap.parse_args()
     os.environ.setdefault("YOLO_OFFLINE", "1")
     t0 = time.perf_counter()
-    study = Study(args.config, args.runs_dir, args.results)
+    if (args.set or args.pool) and args.results.resolve() == RESULTS.resolve():
+        sys.exit("--set and --pool change what the study measures: give --results a folder of its own")
+    if args.pool is not None and not args.pool.is_dir():
+        sys.exit(f"--pool: no such folder: {args.pool}")
+    study = Study(args.config, args.runs_dir, args.results, tuple(args.set), args.pool)
     seeds = args.seeds or study.cfg.student_seeds
     if unknown := sorted(set(seeds) - set(study.cfg.student_seeds)):
         sys.exit(f"seeds {unknown} are not in {args.config}'s seeds {study.cfg.student_seeds}")

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,3 +146,50 @@ def test_an_early_prune_gets_the_chain_budget_and_no_more(evidence, tmp_path):
         assert sum(cfg.control_budget().values()) == budget  # comparable with the main chain's control
         assert cfg.prune.epochs > study.cfg.prune.epochs
     assert study.arm_config("prune50_early").prune.macs == 0.5
+
+
+def test_a_study_of_other_data_takes_its_overrides_and_its_pool_in_every_arm(evidence, tmp_path):
+    """`--set data.yaml=...` reaches every arm, `--pool` replaces the demo's generated pool where an arm uses it
+    (and nowhere else), and the keys differ from the demo's, so no demo result is taken for another dataset's."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import unseen_data
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from yolopress.data.synth import SynthSpec
+
+    data_yaml = unseen_data.write(tmp_path / "data", SynthSpec(n_train=4, n_val=2, n_test=2))
+    pool = tmp_path / "data" / "pool"
+    assert len(list(pool.glob("*.jpg"))) == 4 and not (pool / "labels").exists()
+    names = yaml.safe_load(data_yaml.read_text())["names"]
+    assert set(names.values()).isdisjoint(("E", "F", "P", "R", "A", "H", "X", "Z"))
+    demo = evidence.Study(ROOT / "configs" / "evidence.yaml", tmp_path / "runs", tmp_path / "results")
+    other = evidence.Study(
+        ROOT / "configs" / "evidence.yaml",
+        tmp_path / "runs",
+        tmp_path / "results",
+        ("data.synth=null", f"data.yaml={data_yaml}"),
+        pool,
+    )
+    for name, arm in evidence.ARMS.items():
+        cfg = other.arm_config(name)
+        assert cfg.data.yaml == data_yaml and cfg.data.synth is None
+        uses_pool = evidence._SYNTH_POOL in arm.overrides
+        assert (cfg.distill is not None and cfg.distill.unlabeled == str(pool.resolve())) == uses_pool
+        assert other.key(name, 0) != demo.key(name, 0)
+    assert demo.arm_config("distill_unlabeled").distill.unlabeled == "synth"
+
+
+def test_the_held_out_dataset_is_shifted_the_other_way():
+    """Its test split is smooth and saturated where training is textured and muted: the demo's shift reversed."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import unseen_data
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from yolopress.data import synth
+
+    assert unseen_data.TRAIN.texture_prob > unseen_data.TEST.texture_prob
+    assert synth.TRAIN_DOMAIN.texture_prob < synth.TEST_DOMAIN.texture_prob
+    assert unseen_data.TEST.saturation[0] > unseen_data.TRAIN.saturation[0]
+    assert unseen_data.TEST.size_range[0] < unseen_data.TRAIN.size_range[0]

@@ -252,30 +252,34 @@ def generate(out: Path, spec: SynthSpec = SynthSpec(), overwrite: bool = False, 
         ("val", spec.n_val, TRAIN_DOMAIN, 1),
         ("test", spec.n_test, TEST_DOMAIN, 2),
     )
-    return _generate(out, spec, splits, CLASS_NAMES, overwrite, progress)
+    return generate_dataset(out, spec, splits, CLASS_NAMES, overwrite, progress)
 
 
 def generate_pretrain(out: Path, spec: SynthSpec, overwrite: bool = False, progress=None) -> Path:
     """Write the student's pretraining set (:data:`PRETRAIN_CLASS_NAMES`, one broad domain, train and val only)
     to ``out``. Its random streams (split ids 10, 11) are not the demo's, so no demo image can appear in it."""
     splits = (("train", spec.n_train, PRETRAIN_DOMAIN, 10), ("val", spec.n_val, PRETRAIN_DOMAIN, 11))
-    return _generate(out, spec, splits, PRETRAIN_CLASS_NAMES, overwrite, progress)
+    return generate_dataset(out, spec, splits, PRETRAIN_CLASS_NAMES, overwrite, progress)
 
 
-def generate_unlabeled(out: Path, spec: SynthSpec, n: int, progress=None) -> Path:
+def generate_unlabeled(
+    out: Path, spec: SynthSpec, n: int, progress=None, domain: Domain = TEST_DOMAIN, names: tuple = CLASS_NAMES
+) -> Path:
     """Write ``n`` images of the test split's domain, without labels, to ``out`` (atomically): the demo's pool of
     "images from where the model will run". Their random stream (split id 3) is not the test split's (2), so no
-    test image, and no test label, is in the pool."""
+    test image, and no test label, is in the pool. ``domain`` and ``names``: another dataset's test domain."""
     tick = progress or (lambda k: None)
     with atomic_dir(Path(out)) as tmp:
         for i in range(n):
-            img, _ = render_image(np.random.default_rng([spec.seed, 3, i]), spec.imgsz, TEST_DOMAIN, CLASS_NAMES)
+            img, _ = render_image(np.random.default_rng([spec.seed, 3, i]), spec.imgsz, domain, names)
             cv2.imwrite(str(tmp / f"{i:05d}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 92])
             tick(1)
     return Path(out)
 
 
-def _generate(out: Path, spec: SynthSpec, splits, names, overwrite: bool, progress) -> Path:
+def generate_dataset(out: Path, spec: SynthSpec, splits, names, overwrite: bool = False, progress=None) -> Path:
+    """Write a dataset of ``splits`` ((name, n, domain, split id), each split id a random stream of its own) with
+    classes ``names`` to ``out`` (atomically) and return the path of its data YAML."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite (overwrite=True) to replace it")
