@@ -703,7 +703,9 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
         study.results / "evidence.json",
         "evidence",
         {
-            "config": str(study.config.relative_to(ROOT)) if study.config.is_relative_to(ROOT) else str(study.config),
+            "config": _shown(study.config),
+            "overrides": list(study.overrides),  # a study of other data: what every arm was changed by
+            "pool": _shown(study.pool) if study.pool is not None else None,
             "seeds": seeds,
             "cpus": cpus,  # the CPUs the per-seed runs ran on: training results differ across CPU families
             "complete": not missing,
@@ -714,7 +716,8 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
     )
     md = table(arms, seeds)
     print("\n" + md)
-    if study.results != RESULTS:  # a study elsewhere (a test, a trial) leaves the docs alone
+    if study.results != RESULTS:  # a study elsewhere (a test, a trial, other data) leaves the docs alone
+        write_text(study.results / "table.md", md + "\n")
         return
     evidence = json.loads((RESULTS / "evidence.json").read_text())
     for path, markers, body in ((DOC, TABLE, md), (README, CLAIMS, claims(evidence))):
@@ -745,6 +748,12 @@ def write_outputs(study: Study, arms_run: list[str], seeds: list[int], t0: float
                 "spread": spread,
             },
         )
+
+
+def _shown(path: Path) -> str:
+    """A path as results record it: relative to the checkout when inside it."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def view(arms: list[str], title: str) -> None:

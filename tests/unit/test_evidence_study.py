@@ -109,6 +109,8 @@ def test_summary_is_paired_and_says_what_is_missing(evidence, tmp_path):
     assert vs["mean_diff"] == pytest.approx(0.03167, abs=1e-4) and vs["ci95"][0] > 0 and vs["n"] == 3
     assert out["arms"]["prune_kd"]["per_seed"].keys() == {"0"}  # the stale seed-1 result is not used
     assert out["arms"]["qat"]["vs"]["prune_kd"]["ci95"] is None  # one seed: no interval
+    assert out["overrides"] == [] and out["pool"] is None and out["config"] == "configs/evidence.yaml"
+    assert "| distill |" in (tmp_path / "results" / "table.md").read_text()  # the docs' table, for a study elsewhere
 
 
 def test_a_variant_takes_stages_made_with_its_own_settings_from_the_main_run_or_a_sibling(evidence, tmp_path):
