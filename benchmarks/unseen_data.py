@@ -12,7 +12,8 @@ The study then runs on it as a user's data would, through ``data.yaml`` and a fo
     .venv/bin/python benchmarks/evidence.py --runs-dir runs/unseen \\
         --results benchmarks/results/evidence_unseen \\
         --set data.synth=null data.yaml=runs/unseen-data/data.yaml --pool runs/unseen-data/pool \\
-        --arms teacher native control distill distill_unlabeled ultralytics_kd_dis0.5
+        --arms teacher native distill_unlabeled control distill_unlabeled_long ultralytics_kd_dis0.5 distill \\
+        distill_trainpool
 
 It is still our renderer: a check that the gains are not fitted to the demo's split, not a substitute
 for a user's real images.
@@ -36,7 +37,8 @@ SPEC = synth.SynthSpec(n_train=600, n_val=100, n_test=200, imgsz=128, seed=1)
 def write(out: Path, spec: synth.SynthSpec = SPEC, overwrite: bool = False) -> Path:
     """The dataset (``out/data.yaml``) and its unlabeled pool (``out/pool``, as many images as the train split)."""
     taken = set(NAMES) & (set(synth.CLASS_NAMES) | set(synth.PRETRAIN_CLASS_NAMES) | set(synth._DISTRACTOR_GLYPHS))
-    assert not taken, f"classes shared with the demo, its pretraining set or its distractors: {sorted(taken)}"
+    if taken:
+        raise ValueError(f"classes shared with the demo, its pretraining set or its distractors: {sorted(taken)}")
     splits = (("train", spec.n_train, TRAIN, 0), ("val", spec.n_val, TRAIN, 1), ("test", spec.n_test, TEST, 2))
     data_yaml = synth.generate_dataset(out, spec, splits, NAMES, overwrite=overwrite)
     synth.generate_unlabeled(out / "pool", spec, spec.n_train, domain=TEST, names=NAMES)
