@@ -93,6 +93,7 @@ def _ultralytics_kd_long(dis: float, what: str, ref: str, why: str = "") -> Arm:
 # control's budget follows qat.epochs, which ptq changes); a distillation variant does not need native either
 _OFF = ("native=null", "control=null")
 EARLY = 6  # the distilled epochs before an early prune
+FIRST = 1  # ... and before a prune that comes first: the pruned architecture gets nearly all of the budget
 # The chain `make deploy` runs: configs/default.yaml is configs/evidence.yaml with this arm's overrides (native and
 # control kept), so the study measures the deployed chain without re-basing, and retraining, every other arm
 DEMO = "qat_early_pool_shared"
@@ -403,6 +404,44 @@ ARMS: dict[str, Arm] = {
             ),
         )
     },
+    # Pruning first: the same chain and budget with the prune after FIRST distilled epoch, so that the pruned
+    # architecture, not the one it is cut from, gets the training (the trend of prune_early over prune_kd, taken
+    # to its end), at -50% MACs with the layers near the input kept wide (cost_power -0.25, as prune50_early_pool_hires)
+    **{
+        name: Arm(
+            f"{what}, the student pruned after {FIRST} distilled epoch and recovered with KD (and the unlabeled pool) "
+            "for the rest of the budget",
+            stage=stage,
+            overrides=(
+                *_OFF,
+                f"student.epochs={FIRST}",
+                "prune.epochs={first_recovery}",
+                "prune.lr0=0.002",
+                _SYNTH_POOL,
+                *extra,
+            ),
+            artifact=artifact,
+            vs=vs,
+        )
+        for name, what, stage, artifact, extra, vs in (
+            (
+                "prune50_first_pool_hires",
+                "-50% MACs, the high-resolution layers spared (prune.cost_power=-0.25)",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "prune.cost_power=-0.25"),
+                ("control", "prune50_early_pool_hires"),
+            ),
+            (
+                "qat_prune50_first_pool_hires",
+                "QAT INT8 of prune50_first_pool_hires (OpenVINO IR, shared ranges as the demo)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5", "prune.cost_power=-0.25", "qat.shared_ranges=true"),
+                ("control", "qat_prune50_early_pool_hires", "prune50_first_pool_hires"),
+            ),
+        )
+    },
     "ptq": Arm(
         "post-training INT8 (calibration only) of prune_kd, OpenVINO IR",
         stage="qat",
@@ -457,8 +496,10 @@ class Study:
         parts = self.cfg.control_budget()
         budget = sum(parts.values())
         # {early_recovery}: the recovery epochs that keep an early prune's total at that budget
-        early_recovery = budget - EARLY - (parts.get("prune", 0) - self.cfg.prune.epochs) - parts.get("qat", 0)
-        overrides = [o.format(budget=budget, early_recovery=early_recovery) for o in arm.overrides]
+        rest = budget - (parts.get("prune", 0) - self.cfg.prune.epochs) - parts.get("qat", 0)
+        overrides = [
+            o.format(budget=budget, early_recovery=rest - EARLY, first_recovery=rest - FIRST) for o in arm.overrides
+        ]
         if self.pool is not None:
             overrides = [f"distill.unlabeled={self.pool.resolve()}" if o == _SYNTH_POOL else o for o in overrides]
         return load_config(self.config, [*self.overrides, *overrides, f"name={MAIN}-{name}"])

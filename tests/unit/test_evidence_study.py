@@ -148,6 +148,12 @@ def test_an_early_prune_gets_the_chain_budget_and_no_more(evidence, tmp_path):
         assert sum(cfg.control_budget().values()) == budget  # comparable with the main chain's control
         assert cfg.prune.epochs > study.cfg.prune.epochs
     assert study.arm_config("prune50_early").prune.macs == 0.5
+    # pruning first: one distilled epoch, the rest of the same budget to the pruned model, on the pool as the demo
+    first = study.arm_config("prune50_first_pool_hires")
+    assert first.student.epochs == evidence.FIRST < evidence.EARLY
+    assert sum(first.control_budget().values()) == budget
+    assert first.prune.epochs == study.arm_config("prune50_early").prune.epochs + evidence.EARLY - evidence.FIRST
+    assert first.distill.unlabeled == "synth" and first.prune.cost_power == -0.25
 
 
 def test_a_study_of_other_data_takes_its_overrides_and_its_pool_in_every_arm(evidence, tmp_path):
