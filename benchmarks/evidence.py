@@ -160,6 +160,20 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.unlabeled=synth", "distill.unlabeled_mixup=1.0"),
         vs=("native", "control", "distill", "distill_unlabeled"),
     ),
+    # the pool's gain is the extra teaching (distill_trainpool): does more of it a step pay more, at the same epochs?
+    "distill_unlabeled_b16": Arm(
+        "distill_unlabeled with as many pool images a step as labeled ones (distill.unlabeled_batch=16, not 8)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", "distill.unlabeled_batch=16"),
+        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
+    ),
+    # the whole KD gain is the sigmoid-score term (distill_cls): is its weight of 1 too little at 15 epochs?
+    "distill_unlabeled_cls2": Arm(
+        "distill_unlabeled with the sigmoid-score KD weighted twice (distill.cls=2)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", "distill.cls=2"),
+        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
+    ),
     "distill_crosskd": Arm(
         "CrossKD instead of prediction mimicking: cross=1, cls=0, ld=0 (cwd kept)",
         stage="distill",
