@@ -174,6 +174,14 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.unlabeled=synth", "distill.cls=2"),
         vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
     ),
+    # on the pool the student gets the teacher's soft answers but never an assigner's positives or an IoU loss:
+    # hard pseudo-labels (the teacher's detections scoring >= 0.5, a threshold set before measuring, not tuned)
+    "distill_unlabeled_pseudo": Arm(
+        "distill_unlabeled plus the teacher's confident pool detections as labels (distill.pseudo_conf=0.5)",
+        stage="distill",
+        overrides=(*_OFF, "distill.unlabeled=synth", "distill.pseudo_conf=0.5"),
+        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
+    ),
     "distill_crosskd": Arm(
         "CrossKD instead of prediction mimicking: cross=1, cls=0, ld=0 (cwd kept)",
         stage="distill",
@@ -389,6 +397,15 @@ ARMS: dict[str, Arm] = {
                 "openvino",
                 ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25"),
                 ("control", "qat_prune50_early_pool", "prune50_early_pool_hires"),
+            ),
+            (
+                "prune50_early_pool_hires_pseudo",
+                "prune50_early_pool_hires with the teacher's confident pool detections as labels, in distillation "
+                "and in the recovery (distill.pseudo_conf=0.5)",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25", "distill.pseudo_conf=0.5"),
+                ("control", "prune50_early_pool_hires"),
             ),
             (
                 "prune_early_pool_r16",

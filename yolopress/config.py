@@ -175,6 +175,9 @@ class DistillConfig(_Section):
     # the share of pool images blended with another pool image (Ultralytics' MixUp), which teacher and student both
     # see: the student matches the teacher between the images it has, not only on them (Beyer et al. 2022)
     unlabeled_mixup: float = Field(0.0, ge=0, le=1)
+    # hard pseudo-labels: the teacher's detections on pool images that score at least this (after NMS) become
+    # labels of the detection loss there, beside the soft terms (yolopress/compress/pseudo.py); null: soft terms only
+    pseudo_conf: float | None = Field(None, gt=0, lt=1)
 
     @field_validator("unlabeled")
     @classmethod
@@ -191,6 +194,15 @@ class DistillConfig(_Section):
 
         folder_images(folder, "distill.unlabeled")  # no images: said now, not after the teacher has trained
         return str(folder)
+
+    @model_validator(mode="after")
+    def _pseudo_needs_a_pool(self) -> DistillConfig:
+        if self.pseudo_conf is not None and not self.unlabeled:
+            raise ValueError(
+                "distill.pseudo_conf labels the pool's images with the teacher's detections: set distill.unlabeled "
+                "(a folder of unlabeled images, synth for the demo, or train), or distill.pseudo_conf=null"
+            )
+        return self
 
 
 class PruneConfig(_Section):

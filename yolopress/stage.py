@@ -93,6 +93,7 @@ NEUTRAL: dict[str, Any] = {
     "unlabeled": None,
     "unlabeled_batch": None,
     "unlabeled_mixup": 0.0,  # distill.unlabeled_mixup: pool images as they are
+    "pseudo_conf": None,  # distill.pseudo_conf: no pseudo-labels on the pool
     "calib": "train",
     "cross": 0.0,
     "speedup": None,

@@ -50,14 +50,15 @@ def test_pool_from_a_data_yaml_and_a_folder_of_images(tiny_data, tmp_path):
     assert again["distill"].metrics["unlabeled_images"] == 9
 
 
-def test_training_images_as_the_pool_blended_by_mixup(tiny_data, tmp_path):
-    """`train`: the labeled training images again, labels unused (no deployment images), here blended in pairs."""
+def test_training_images_as_the_pool_blended_by_mixup_and_pseudo_labelled(tiny_data, tmp_path):
+    """`train`: the labeled training images again, labels unused (no deployment images), here blended in pairs and
+    labelled with the teacher's detections."""
     train = load_data_yaml(tiny_data).root / "labels" / "train"
     before = _listing(train)
     cfg_path = write_config(
         tmp_path / "fm.yaml",
         data={"yaml": str(tiny_data)},
-        distill={"unlabeled": "train", "unlabeled_mixup": 1.0, "unlabeled_batch": 4},
+        distill={"unlabeled": "train", "unlabeled_mixup": 1.0, "unlabeled_batch": 4, "pseudo_conf": 0.3},
         control=None,
         native=None,
     )
@@ -65,6 +66,9 @@ def test_training_images_as_the_pool_blended_by_mixup(tiny_data, tmp_path):
     assert distill.metrics["unlabeled_images"] == len(split_images(load_data_yaml(tiny_data), "train")) == 16
     assert distill.metrics["unlabeled_mixup"] == 1.0  # what the pool's augmentation applied, read back from it
     assert distill.metrics["kd"]["unlabeled_mixup"] == 1.0
+    assert distill.metrics["kd"]["pseudo_conf"] == 0.3
+    header = next((distill.dir / "train").rglob("results.csv")).read_text().splitlines()[0]
+    assert "pseudo_boxes" in header  # the pseudo-labels per pool image, logged each epoch
     assert _listing(train) == before  # the training labels are neither read into the pool nor written
 
 

@@ -33,6 +33,7 @@ from ultralytics.utils.torch_utils import unwrap_model
 
 from yolopress.compress.kd_weights import anchor_weights, kd_scale
 from yolopress.compress.losses import ChannelWiseKD, ClassificationKD, CrossHeadKD, LocalizationKD, NaiveLogitKD
+from yolopress.compress.pseudo import pseudo_labels
 from yolopress.data.check import check_class_names
 from yolopress.data.dataset import load_data_yaml
 from yolopress.data.pool import prepare
@@ -58,6 +59,7 @@ class DistillSettings:
     unlabeled: str | None = None  # a folder of unlabeled images (the stage prepares it), distilled on alongside
     unlabeled_batch: int | None = None  # its images per step
     unlabeled_mixup: float = 0.0  # the share of its images blended with another of them
+    pseudo_conf: float | None = None  # the teacher's pool detections scoring this much become labels (compress/pseudo)
 
     @classmethod
     def from_config(cls, teacher: Path | str, dc, unlabeled: Path | None = None, batch: int = 16) -> DistillSettings:
@@ -95,14 +97,14 @@ def _head_dict(out) -> dict:
     return out
 
 
-def _first(out, n: int):
-    """The first ``n`` images of a head's output (tensors, and lists of them, batch first)."""
+def _images(out, part: slice):
+    """The images ``part`` of a head's output (tensors, and lists of them, batch first)."""
     if isinstance(out, torch.Tensor):
-        return out[:n]
+        return out[part]
     if isinstance(out, dict):
-        return {k: _first(v, n) for k, v in out.items()}
+        return {k: _images(v, part) for k, v in out.items()}
     if isinstance(out, (list, tuple)):
-        return type(out)(_first(v, n) for v in out)
+        return type(out)(_images(v, part) for v in out)
     return out
 
 
@@ -135,16 +137,17 @@ class YoloKD:
         self.terms = [(n, getattr(s, n), make(s, student, teacher)) for n, make in KD_TERMS.items() if getattr(s, n)]
         self.label = "+".join(n for n, _, _ in self.terms)
 
-    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, n: int, scale: float):
-        """``n``: the labeled images (the first ones; the rest, from the unlabeled pool, are distilled on only)."""
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_sum, items: dict, scale: float):
+        """``det_sum``: the detection loss summed over the images that have labels (the pool's only with
+        ``pseudo_conf``); ``fg_mask``: the assigner's foreground of the labeled ones (the first images)."""
         weight = anchor_weights(teacher, fg_mask, self.s.weighting)
-        kd_total = det_loss.new_zeros(())
+        kd_total = det_sum.new_zeros(())
         for name, w, term in self.terms:
             value = term(student, teacher, weight)
             items[f"kd_{name}"] = value.detach()
             kd_total = kd_total + w * value
         # like the detection loss, a sum over images: a pool image counts as much as a labeled one
-        return torch.cat([det_loss * n, (scale * kd_total * student["boxes"].shape[0]).view(1)])
+        return torch.cat([det_sum, (scale * kd_total * student["boxes"].shape[0]).view(1)])
 
 
 class NaiveKD:
@@ -157,10 +160,10 @@ class NaiveKD:
         self.alpha = s.naive_alpha
         self.terms = [("naive", s.naive_alpha, NaiveLogitKD(s.naive_temperature))]
 
-    def __call__(self, student: dict, teacher: dict, fg_mask, det_loss, items: dict, n: int, scale: float):
+    def __call__(self, student: dict, teacher: dict, fg_mask, det_sum, items: dict, scale: float):
         kd = self.terms[0][2](student, teacher)
         items["kd_naive"] = kd.detach()
-        return torch.cat([(1 - self.alpha) * det_loss * n, (self.alpha * kd).view(1)])
+        return torch.cat([(1 - self.alpha) * det_sum, (self.alpha * kd).view(1)])
 
 
 KD_LOSSES: dict[str, type] = {"yolo": YoloKD, "naive": NaiveKD}
@@ -209,7 +212,7 @@ class DistillCriterion:
         student = _head_dict(self.det.parse_output(preds))
         # images past the first n_labeled come from the unlabeled pool: no detection loss there, distillation only
         n = batch.get("n_labeled", student["boxes"].shape[0])
-        labeled = _first(student, n)
+        labeled = _images(student, slice(n))
         (fg_mask, *_), det_loss, items = self.det.get_assigned_targets_and_loss(labeled, batch)
         teacher = self._teacher_forward(batch["img"])
         if teacher["scores"].shape != student["scores"].shape:
@@ -217,9 +220,24 @@ class DistillCriterion:
                 f"teacher outputs {tuple(teacher['scores'].shape)} do not match the student's "
                 f"{tuple(student['scores'].shape)}: same classes, strides and image size are required"
             )
+        det_sum = det_loss * n
+        if self.s.pseudo_conf is not None:
+            pool = slice(n, None)
+            det_sum = det_sum + self._pseudo_loss(_images(student, pool), _images(teacher, pool), items)
         scale = kd_scale(self.s.schedule, self.epoch, self.epochs)
-        total = self.loss(student, teacher, fg_mask, det_loss, items, n, scale)
+        total = self.loss(student, teacher, fg_mask, det_sum, items, scale)
         return total, items
+
+    def _pseudo_loss(self, student: dict, teacher: dict, items: dict) -> torch.Tensor:
+        """The detection loss of the pool images against the teacher's confident detections, summed over them."""
+        m = student["boxes"].shape[0]
+        if not m:
+            items["pseudo_boxes"] = student["boxes"].new_zeros(())
+            return student["boxes"].new_zeros(3)
+        labels = pseudo_labels(teacher, self.det, self.s.pseudo_conf)
+        _, loss, _ = self.det.get_assigned_targets_and_loss(student, labels)
+        items["pseudo_boxes"] = loss.new_tensor(labels["cls"].shape[0] / m)  # per pool image: is the threshold sane?
+        return loss * m
 
 
 class DistillationTrainer(DetectionTrainer):
