@@ -160,28 +160,24 @@ ARMS: dict[str, Arm] = {
         overrides=(*_OFF, "distill.unlabeled=synth", "distill.unlabeled_mixup=1.0"),
         vs=("native", "control", "distill", "distill_unlabeled"),
     ),
-    # the pool's gain is the extra teaching (distill_trainpool): does more of it a step pay more, at the same epochs?
-    "distill_unlabeled_b16": Arm(
-        "distill_unlabeled with as many pool images a step as labeled ones (distill.unlabeled_batch=16, not 8)",
-        stage="distill",
-        overrides=(*_OFF, "distill.unlabeled=synth", "distill.unlabeled_batch=16"),
-        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
-    ),
-    # the whole KD gain is the sigmoid-score term (distill_cls): is its weight of 1 too little at 15 epochs?
-    "distill_unlabeled_cls2": Arm(
-        "distill_unlabeled with the sigmoid-score KD weighted twice (distill.cls=2)",
-        stage="distill",
-        overrides=(*_OFF, "distill.unlabeled=synth", "distill.cls=2"),
-        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
-    ),
-    # on the pool the student gets the teacher's soft answers but never an assigner's positives or an IoU loss:
-    # hard pseudo-labels (the teacher's detections scoring >= 0.5, a threshold set before measuring, not tuned)
-    "distill_unlabeled_pseudo": Arm(
-        "distill_unlabeled plus the teacher's confident pool detections as labels (distill.pseudo_conf=0.5)",
-        stage="distill",
-        overrides=(*_OFF, "distill.unlabeled=synth", "distill.pseudo_conf=0.5"),
-        vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
-    ),
+    # One setting added to distill_unlabeled, each compared with it and with the peer at the same epochs:
+    # - b16: the pool's gain is the extra teaching (distill_trainpool): does more of it a step pay more?
+    # - cls2: the whole KD gain is the sigmoid-score term (distill_cls): is its weight of 1 too little at 15 epochs?
+    # - pseudo: on the pool the student gets the teacher's soft answers but never an assigner's positives or an IoU
+    #   loss; hard pseudo-labels (the teacher's detections scoring >= 0.5, a threshold set before measuring)
+    **{
+        f"distill_unlabeled_{suffix}": Arm(
+            f"distill_unlabeled {what} ({setting})",
+            stage="distill",
+            overrides=(*_OFF, _SYNTH_POOL, setting),
+            vs=("native", "control", "distill_unlabeled", "ultralytics_kd_dis0.5"),
+        )
+        for suffix, what, setting in (
+            ("b16", "with as many pool images a step as labeled ones, not half", "distill.unlabeled_batch=16"),
+            ("cls2", "with the sigmoid-score KD weighted twice", "distill.cls=2"),
+            ("pseudo", "plus the teacher's confident pool detections as labels", "distill.pseudo_conf=0.5"),
+        )
+    },
     "distill_crosskd": Arm(
         "CrossKD instead of prediction mimicking: cross=1, cls=0, ld=0 (cwd kept)",
         stage="distill",
