@@ -403,6 +403,17 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25", "distill.pseudo_conf=0.5"),
                 ("control", "prune50_early_pool_hires"),
             ),
+            # is the -50% student short of the control for want of width, or of a teacher worth following? the
+            # demo's teacher is only 2.5 points above the control; teacher_long is 14 above it
+            (
+                "prune50_early_pool_hires_tlong",
+                "prune50_early_pool_hires taught by teacher_long (the shipped teacher trained "
+                f"{TEACHER_MORE} epochs more), in distillation and in the recovery",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.25", *_TEACHER_LONG),
+                ("control", "prune50_early_pool_hires"),
+            ),
             (
                 "prune_early_pool_r16",
                 "-30% MACs at round_to 16 (33% removed), distilled and recovered on the unlabeled test-domain pool "
