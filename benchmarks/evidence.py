@@ -412,6 +412,15 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.5"),
                 ("control", "prune50_early_pool_hires"),
             ),
+            (
+                "prune50_early_pool_hires_most",
+                "-50% MACs with the high-resolution layers spared most (prune.cost_power=-0.75: 0.62M parameters), "
+                "distilled and recovered on the unlabeled pool too",
+                "prune",
+                "model",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.75"),
+                ("control", "prune50_early_pool_hires", "prune50_early_pool_hires_more"),
+            ),
             # is the -50% student short of the control for want of width, or of a teacher worth following? the
             # demo's teacher is only 2.5 points above the control; teacher_long is 14 above it
             (
