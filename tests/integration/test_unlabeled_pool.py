@@ -23,7 +23,7 @@ def test_pool_from_a_data_yaml_and_a_folder_of_images(tiny_data, tmp_path):
     cfg_path = write_config(
         tmp_path / "mine.yaml",
         data={"yaml": str(tiny_data)},
-        distill={"unlabeled": str(pool), "unlabeled_batch": 4},
+        distill={"unlabeled": str(pool), "unlabeled_batch": 4, "pseudo_conf": 0.3},
         control=None,
     )
     records = Pipeline(load_config(cfg_path), tmp_path / "runs").run(until="prune")
@@ -34,6 +34,10 @@ def test_pool_from_a_data_yaml_and_a_folder_of_images(tiny_data, tmp_path):
     prune = records["prune"]
     assert prune.metrics["unlabeled"] == str(pool)
     assert [s["unlabeled_images"] for s in prune.metrics["steps"]] == [8, 8]
+    # ... and with the teacher's pseudo-labels there, as distillation: each step's training logs them
+    for step in (1, 2):
+        header = next((prune.dir / f"step{step}").rglob("results.csv")).read_text().splitlines()[0]
+        assert "train/pseudo_boxes" in header
     assert _listing(pool) == before  # nothing written into the user's folder (no label cache)
     assert not (distill.dir / "pool").exists() and not (prune.dir / "pool").exists()  # links only for training
 
