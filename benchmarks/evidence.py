@@ -136,7 +136,7 @@ ARMS: dict[str, Arm] = {
         "yolopress distill plus the demo's unlabeled test-domain pool (distill.unlabeled=synth; no test image)",
         stage="distill",
         overrides=(*_OFF, "distill.unlabeled=synth"),
-        vs=("native", "control", "distill"),
+        vs=("native", "control", "distill", "ultralytics_kd_dis0.5"),
     ),
     # where the pool's gain comes from: its deployment-domain images, or only the extra teaching it adds (half a
     # batch more images a step, distilled on only)? `train` adds the same teaching on the labeled images again

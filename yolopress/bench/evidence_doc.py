@@ -52,6 +52,11 @@ _CLAIMS = (
         "yolopress KD plus unlabeled test-domain images (`distill.unlabeled`, on in the demo) vs the student "
         "trained alone, same epochs",
     ),
+    (
+        "distill_unlabeled",
+        "ultralytics_kd_dis0.5",
+        "yolopress KD plus the unlabeled pool vs Ultralytics' own KD (`dis` 0.5, its best), same epochs",
+    ),
     ("prune_kd", "control", "pruned (−30% MACs) and KD-recovered vs the budget-matched unpruned control"),
     ("prune_kd", "prune_nokd", "KD recovery vs recovery without KD"),
     (
