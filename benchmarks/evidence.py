@@ -421,6 +421,23 @@ ARMS: dict[str, Arm] = {
                 ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.75"),
                 ("control", "prune50_early_pool_hires", "prune50_early_pool_hires_more"),
             ),
+            (
+                "qat_prune50_early_pool_hires_more",
+                "QAT INT8 of prune50_early_pool_hires_more (OpenVINO IR, shared ranges as the demo)",
+                "qat",
+                "openvino",
+                ("prune.macs=0.5", "distill.unlabeled=synth", "prune.cost_power=-0.5", "qat.shared_ranges=true"),
+                ("control", "prune50_early_pool_hires_more", "qat_prune50_early_pool_hires"),
+            ),
+            (
+                "prune_early_pool_more",
+                "the demo's -30% MACs with the high-resolution layers spared (prune.cost_power=-0.5: 1.29M parameters "
+                "against 1.72M), distilled and recovered on the unlabeled pool too",
+                "prune",
+                "model",
+                ("distill.unlabeled=synth", "prune.cost_power=-0.5"),
+                ("control", "prune_early_pool"),
+            ),
             # is the -50% student short of the control for want of width, or of a teacher worth following? the
             # demo's teacher is only 2.5 points above the control; teacher_long is 14 above it
             (
